@@ -1,0 +1,135 @@
+"""Adversarial attacks: the virtual adversarial attack of Definition 1 and projected gradient descent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+
+from advtransfer.jacobian import (
+    BatchedModel,
+    JacobianOperator,
+    jacobian,
+    top_singular_exact,
+    top_singular_lanczos,
+)
+
+
+@dataclass(frozen=True)
+class VirtualAttack:
+    """delta_f(x) = eps * v1(x) (Def. 1) with what the metrics need from the same computation."""
+
+    delta: torch.Tensor  # (B, n): eps * top right singular vector of J_f(x)
+    deviation: torch.Tensor  # (B, m): Delta_{f, delta_f}(x) = J_f(x) delta_f(x)
+    sigma1: torch.Tensor  # (B,): ||J_f(x)||_2
+    sigma2: torch.Tensor  # (B,): second singular value (0 for rank one)
+    iterations: int
+
+
+def virtual_attack(
+    f: BatchedModel,
+    x: torch.Tensor,
+    *,
+    eps: float = 1.0,
+    method: Literal["exact", "lanczos"] = "lanczos",
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    generator: torch.Generator | None = None,
+) -> VirtualAttack:
+    """Virtual adversarial attack (Def. 1): eps times the top right singular vector of J_f(x), per sample.
+
+    ``exact`` takes the SVD of the explicit Jacobian; ``lanczos`` iterates on J^T J through jvp / vjp.
+    """
+    if method == "exact":
+        jac = jacobian(f, x)
+        top = top_singular_exact(jac)
+        deviation = torch.einsum("bmn,bn->bm", jac, top.v1)
+    elif method == "lanczos":
+        op = JacobianOperator(f, x)
+        top = top_singular_lanczos(op, tol=tol, max_iter=max_iter, generator=generator)
+        deviation = op.matvec(top.v1)
+    else:
+        raise ValueError(f"virtual_attack: unknown method {method!r}; use 'exact' or 'lanczos'")
+    return VirtualAttack(
+        delta=eps * top.v1,
+        deviation=eps * deviation,
+        sigma1=top.sigma1,
+        sigma2=top.sigma2,
+        iterations=top.iterations,
+    )
+
+
+def pgd(
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    step_size: float,
+    norm: Literal["linf", "l2"] = "linf",
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient ascent on ``objective`` (per-sample losses, shape (B,)) within the eps-ball.
+
+    Linf steps follow the gradient sign, L2 steps the normalised gradient; after each step the iterate is
+    projected onto the eps-ball around x and then clipped to ``bounds`` (None: unbounded inputs).
+    """
+    if eps < 0 or steps < 0 or step_size < 0:
+        raise ValueError(f"pgd: eps, steps and step_size must be >= 0 (got {eps}, {steps}, {step_size})")
+    x = x.detach()
+    delta = torch.zeros_like(x)
+    if random_start and eps > 0:
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+        if norm == "linf":
+            delta = (2 * noise - 1) * eps
+        else:
+            direction = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+            radius = noise.flatten(1)[:, :1] ** (1.0 / x[0].numel()) * eps
+            delta = (direction.flatten(1) / _row_norm(direction) * radius).reshape(x.shape)
+    x_adv = _project(x, x + delta, eps, norm, bounds)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(objective(x_adv).sum(), x_adv)
+        with torch.no_grad():
+            if norm == "linf":
+                step = grad.sign()
+            else:
+                step = (grad.flatten(1) / _row_norm(grad).clamp_min(1e-12)).reshape(x.shape)
+            x_adv = _project(x, x_adv.detach() + step_size * step, eps, norm, bounds)
+    return x_adv.detach()
+
+
+def _row_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1, keepdim=True)
+
+
+def _project(x, x_adv, eps, norm, bounds):
+    delta = x_adv - x
+    if norm == "linf":
+        delta = delta.clamp(-eps, eps)
+    elif norm == "l2":
+        flat = delta.flatten(1)
+        factor = (eps / _row_norm(flat).clamp_min(1e-12)).clamp(max=1.0)
+        delta = (flat * factor).reshape(x.shape)
+    else:
+        raise ValueError(f"pgd: unknown norm {norm!r}; use 'linf' or 'l2'")
+    out = x + delta
+    return out.clamp(*bounds) if bounds is not None else out
+
+
+def own_prediction_objective(model: BatchedModel, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Untargeted classification objective: cross-entropy against the model's own clean prediction."""
+    with torch.no_grad():
+        label = model(x).argmax(dim=1)
+    return lambda x_adv: F.cross_entropy(model(x_adv), label, reduction="none")
+
+
+def output_deviation_objective(model: BatchedModel, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Untargeted regression objective: squared distance of the output from the clean output."""
+    with torch.no_grad():
+        clean = model(x)
+    return lambda x_adv: (model(x_adv) - clean).pow(2).flatten(1).sum(dim=1)

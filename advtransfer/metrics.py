@@ -1,0 +1,218 @@
+"""Adversarial-transferability metrics and the theorems' quantities (Section 3, DESIGN.md "The quantities").
+
+All functions take tensors over the target data D (first dimension = samples) and return tensors;
+expectations E_x are sample means. Deviations are Delta_{f,delta}(x) = J_f(x) delta(x):
+``dev_s`` = J_S delta_S (m outputs), ``dev_t`` = J_T delta_S (d outputs), both under the SOURCE attack.
+Reductions run in float64; degenerate cases (zero norms) give 0 instead of NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from advtransfer.attacks import virtual_attack
+from advtransfer.jacobian import BatchedModel, JacobianOperator
+
+
+def _safe_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(num))
+
+
+def _sq_norm_mean(t: torch.Tensor) -> torch.Tensor:
+    """||f||_D^2 = E_x ||f(x)||^2 for per-sample values (N, ...)."""
+    return t.double().flatten(1).pow(2).sum(dim=1).mean()
+
+
+def tau1_per_sample(delta_s: torch.Tensor, delta_t: torch.Tensor) -> torch.Tensor:
+    """tau1(x) = <delta_S, delta_T>^2 / (||delta_S||^2 ||delta_T||^2) (Def. 2), shape (N,)."""
+    a, b = delta_s.double().flatten(1), delta_t.double().flatten(1)
+    num = (a * b).sum(dim=1).pow(2)
+    return _safe_ratio(num, a.pow(2).sum(dim=1) * b.pow(2).sum(dim=1)).clamp(0.0, 1.0)
+
+
+def tau1(delta_s: torch.Tensor, delta_t: torch.Tensor) -> torch.Tensor:
+    """tau1 = E_x tau1(x) (Def. 2)."""
+    return tau1_per_sample(delta_s, delta_t).mean()
+
+
+def spectral_projection(matrix: torch.Tensor, radius: torch.Tensor | float) -> torch.Tensor:
+    """proj(M, r) = M if ||M||_2 <= r else r M / ||M||_2 (Def. 3)."""
+    norm = torch.linalg.matrix_norm(matrix, ord=2)
+    radius = torch.as_tensor(radius, dtype=matrix.dtype)
+    return matrix if norm <= radius else matrix * (radius / norm)
+
+
+def alignment_matrix(dev_s: torch.Tensor, dev_t: torch.Tensor) -> torch.Tensor:
+    """A = proj(E[dT dS^T] (E[dS dS^T])^+, ||dT||_D / ||dS||_D) of Def. 3, shape (d, m).
+
+    E[dT dS^T] (E[dS dS^T])^+ equals (dS^+ dT)^T for the sample matrices; the SVD-based pseudo-inverse of
+    dS avoids squaring its condition number.
+    """
+    ds, dt = dev_s.double().flatten(1), dev_t.double().flatten(1)
+    least_squares = (torch.linalg.pinv(ds) @ dt).T
+    radius = _safe_ratio(_sq_norm_mean(dt), _sq_norm_mean(ds)).sqrt()
+    return spectral_projection(least_squares, radius)
+
+
+def tau2(dev_s: torch.Tensor, dev_t: torch.Tensor, align: torch.Tensor | None = None) -> torch.Tensor:
+    """tau2 from S to T (Def. 3): <2 dT - A dS, A dS>_D / ||dT||_D^2, both deviations under delta_S."""
+    ds, dt = dev_s.double().flatten(1), dev_t.double().flatten(1)
+    align = alignment_matrix(ds, dt) if align is None else align.double()
+    mapped = ds @ align.T
+    num = ((2 * dt - mapped) * mapped).sum(dim=1).mean()
+    return _safe_ratio(num, _sq_norm_mean(dt)).clamp(0.0, 1.0)
+
+
+def alpha(dev_t_under_s: torch.Tensor, dev_t_under_t: torch.Tensor) -> torch.Tensor:
+    """alpha = ||Delta_{f_T, delta_S}||_D^2 / ||Delta_{f_T, delta_T}||_D^2 (normalised cross adversarial loss)."""
+    return _safe_ratio(_sq_norm_mean(dev_t_under_s), _sq_norm_mean(dev_t_under_t)).clamp(0.0, 1.0)
+
+
+def singular_value_ratio(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
+    """lambda_f(x) = sigma2(x) / sigma1(x) (Def. 4), per sample; lambda_f is its max over the data."""
+    return _safe_ratio(sigma2.double(), sigma1.double())
+
+
+def gradient_difference(jac_s: torch.Tensor, jac_t: torch.Tensor, align: torch.Tensor) -> torch.Tensor:
+    """||J_T - A J_S||_{D,2}^2 = E_x ||J_T(x) - A J_S(x)||_2^2 (Theorems 1-2, left-hand side)."""
+    diff = jac_t.double() - align.double() @ jac_s.double()
+    return torch.linalg.matrix_norm(diff, ord=2).pow(2).mean()
+
+
+def theorem1_rhs(tau1_x: torch.Tensor, tau2_value: torch.Tensor, grad_t: torch.Tensor) -> torch.Tensor:
+    """E[(1 - tau1(x) tau2) ||grad f_T(x)||^2] (Theorem 1, m = d = 1)."""
+    return ((1 - tau1_x.double() * tau2_value.double()) * grad_t.double().flatten(1).pow(2).sum(dim=1)).mean()
+
+
+def theorem2_bound(
+    tau1_x: torch.Tensor,
+    tau2_value: torch.Tensor,
+    lambda_s_x: torch.Tensor,
+    lambda_t_x: torch.Tensor,
+    norm_s_x: torch.Tensor,
+    norm_t_x: torch.Tensor,
+) -> torch.Tensor:
+    """Theorem 2 bound on ||J_T - A J_S||_{D,2}^2 (expectation form); norm_*_x = ||J_*(x)||_2 per sample.
+
+    5 E[((1 - tau1(x) tau2) + (1 - tau1(x))(1 - tau2) lambda_T(x)^2) ||J_T(x)||^2
+        + (lambda_T(x) + lambda_S(x))^2 ||J_S(x)||^2 ||J_T||_{D,2}^2 / ||J_S||_{D,2}^2].
+    """
+    t1, t2 = tau1_x.double(), tau2_value.double()
+    ls, lt = lambda_s_x.double(), lambda_t_x.double()
+    ns2, nt2 = norm_s_x.double().pow(2), norm_t_x.double().pow(2)
+    norm_ratio = _safe_ratio(nt2.mean(), ns2.mean())
+    per_sample = ((1 - t1 * t2) + (1 - t1) * (1 - t2) * lt.pow(2)) * nt2 + (lt + ls).pow(2) * ns2 * norm_ratio
+    return 5 * per_sample.mean()
+
+
+def theorem2_bound_lipschitz(
+    tau1_value: torch.Tensor,
+    tau2_value: torch.Tensor,
+    lambda_s: torch.Tensor,
+    lambda_t: torch.Tensor,
+    lipschitz: torch.Tensor,
+) -> torch.Tensor:
+    """Theorem 2, Lipschitz form: ((1 - tau1 tau2) + (1 - tau1)(1 - tau2) lambda_T^2 + (lambda_T + lambda_S)^2) 5 L^2.
+
+    tau1 = E tau1(x), lambda_* = max over the data, L = max_x ||J_T(x)||_2 (so it bounds the expectation form).
+    """
+    t1, t2 = tau1_value.double(), tau2_value.double()
+    ls, lt = lambda_s.double(), lambda_t.double()
+    return ((1 - t1 * t2) + (1 - t1) * (1 - t2) * lt.pow(2) + (lt + ls).pow(2)) * 5 * lipschitz.double().pow(2)
+
+
+def theorem3_bound(
+    target_error: torch.Tensor,
+    grad_diff: torch.Tensor,
+    norm_s_x: torch.Tensor,
+    norm_t_x: torch.Tensor,
+    beta: torch.Tensor | float,
+) -> torch.Tensor:
+    """Theorem 3 bound on ||g o f_S - y||_D^2, g(z) = A (z - f_S(0)) + f_T(0), inputs in the unit ball:
+
+    (||f_T - y||_D + ||J_T - A J_S||_{D,2} + (1 + ||J_T||_{D,2} / ||J_S||_{D,2}) beta)^2, with
+    ``target_error`` = ||f_T - y||_D^2 and ``grad_diff`` = ||J_T - A J_S||_{D,2}^2.
+    """
+    norm_ratio = _safe_ratio(norm_t_x.double().pow(2).mean(), norm_s_x.double().pow(2).mean()).sqrt()
+    beta = torch.as_tensor(beta, dtype=torch.float64)
+    return (target_error.double().sqrt() + grad_diff.double().sqrt() + (1 + norm_ratio) * beta).pow(2)
+
+
+def affine_transfer(out_s: torch.Tensor, out_s_origin: torch.Tensor, out_t_origin: torch.Tensor, align: torch.Tensor):
+    """g(f_S(x)) with g(z) = A (z - f_S(0)) + f_T(0) (Theorem 3's map from source to target outputs)."""
+    return (out_s.double() - out_s_origin.double()) @ align.double().T + out_t_origin.double()
+
+
+def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||f - y||_D^2 = E_x ||f(x) - y(x)||^2 (regression loss used throughout Section 4.1)."""
+    return _sq_norm_mean(prediction.double() - target.double())
+
+
+def cross_adversarial_loss(target_output_at_source_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L_adv = E loss_T(f_T(x + delta_S(x)), y(x)) (Def. 6): cross-entropy for integer labels, else squared error."""
+    if y.dtype in (torch.int64, torch.int32):
+        logits = target_output_at_source_adv.double()
+        return torch.nn.functional.cross_entropy(logits, y.long())
+    return squared_error(target_output_at_source_adv, y)
+
+
+@dataclass(frozen=True)
+class Transferability:
+    """Per-sample and aggregate adversarial transferability of a source f_S to a reference f_T on D."""
+
+    tau1_x: torch.Tensor  # (N,)
+    tau1: torch.Tensor
+    tau2: torch.Tensor
+    alpha: torch.Tensor
+    align: torch.Tensor  # A of Def. 3, (d, m)
+    lambda_s_x: torch.Tensor  # (N,)
+    lambda_t_x: torch.Tensor  # (N,)
+    norm_s_x: torch.Tensor  # ||J_S(x)||_2, (N,)
+    norm_t_x: torch.Tensor  # ||J_T(x)||_2, (N,)
+    iterations: int  # Lanczos steps of the slower of the two attacks (0 when exact)
+
+
+def transferability(
+    source: BatchedModel,
+    target: BatchedModel,
+    x: torch.Tensor,
+    *,
+    method: Literal["exact", "lanczos"] = "lanczos",
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Transferability:
+    """tau1, tau2, alpha (Defs. 2-3) and the singular-value ratios (Def. 4) of ``source`` to ``target`` on x.
+
+    Both virtual attacks (Def. 1) are computed per sample; the target's deviation is taken under the
+    SOURCE's attack for tau2 and alpha. ``batch_size`` bounds memory; results do not depend on it.
+    """
+    parts = []
+    step = batch_size or x.shape[0]
+    for start in range(0, x.shape[0], step):
+        xb = x[start : start + step]
+        att_s = virtual_attack(source, xb, method=method, tol=tol, max_iter=max_iter, generator=generator)
+        att_t = virtual_attack(target, xb, method=method, tol=tol, max_iter=max_iter, generator=generator)
+        dev_t_under_s = JacobianOperator(target, xb).matvec(att_s.delta)
+        parts.append((att_s, att_t, dev_t_under_s))
+    cat = lambda get: torch.cat([get(p) for p in parts])  # noqa: E731
+    delta_s, delta_t = cat(lambda p: p[0].delta), cat(lambda p: p[1].delta)
+    dev_s, dev_t, dev_tt = cat(lambda p: p[0].deviation), cat(lambda p: p[2]), cat(lambda p: p[1].deviation)
+    align = alignment_matrix(dev_s, dev_t)
+    tau1_x = tau1_per_sample(delta_s, delta_t)
+    return Transferability(
+        tau1_x=tau1_x,
+        tau1=tau1_x.mean(),
+        tau2=tau2(dev_s, dev_t, align),
+        alpha=alpha(dev_t, dev_tt),
+        align=align,
+        lambda_s_x=singular_value_ratio(cat(lambda p: p[0].sigma1), cat(lambda p: p[0].sigma2)),
+        lambda_t_x=singular_value_ratio(cat(lambda p: p[1].sigma1), cat(lambda p: p[1].sigma2)),
+        norm_s_x=cat(lambda p: p[0].sigma1).double(),
+        norm_t_x=cat(lambda p: p[1].sigma1).double(),
+        iterations=max(max(p[0].iterations, p[1].iterations) for p in parts),
+    )
