@@ -89,6 +89,12 @@ def load_model(path: str | os.PathLike, model: torch.nn.Module) -> torch.nn.Modu
     return model
 
 
+def save_csv(path: str | os.PathLike, frame):
+    """Write a pandas DataFrame as CSV atomically (10 significant digits)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.10g")
+
+
 def _jsonable(value: Any):
     if isinstance(value, torch.Tensor):
         return value.item() if value.numel() == 1 else value.tolist()

@@ -1,0 +1,35 @@
+"""Process set-up shared by the workflow's scripts: log file, threads, seeds, device."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+
+def configure(log_path: str | os.PathLike | None, threads: int = 1) -> logging.Logger:
+    """Send stdout, stderr and logging to ``log_path`` (the rule's log) and use ``threads`` CPU threads."""
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
+        sys.stdout = sys.stderr = stream
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+    torch.set_num_threads(max(1, int(threads)))
+    return logging.getLogger("advtransfer")
+
+
+def resolve_device(device: str) -> torch.device:
+    """'cpu' and 'cuda' as given; 'auto' picks cuda when the machine running the job has it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested (config key `device`) but this machine has no CUDA")
+    return torch.device(device)
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU torch.Generator seeded from config (all random draws go through explicit generators)."""
+    return torch.Generator().manual_seed(int(seed))

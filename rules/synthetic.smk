@@ -1,0 +1,121 @@
+# Section 4.1 / Figure 2: data -> reference model -> sweep (one job per seed) -> summary -> figure.
+
+SYN = config["synthetic"]
+
+
+rule synthetic_data:
+    output:
+        data="results/synthetic/data.safetensors",
+        info="results/synthetic/data.json",
+    params:
+        seed=SYN["seed"],
+        data=SYN["data"],
+        code=code_hash("scripts/synthetic_data.py"),
+    log:
+        "results/synthetic/logs/data.log",
+    benchmark:
+        "results/synthetic/benchmarks/data.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/synthetic_data.py"
+
+
+rule synthetic_target:
+    input:
+        data=rules.synthetic_data.output.data,
+    output:
+        model="results/synthetic/target.safetensors",
+        info="results/synthetic/target.json",
+    params:
+        seed=SYN["seed"],
+        target=SYN["target"],
+        code=code_hash("scripts/synthetic_target.py"),
+    log:
+        "results/synthetic/logs/target.log",
+    benchmark:
+        "results/synthetic/benchmarks/target.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/synthetic_target.py"
+
+
+rule synthetic_sweep:
+    input:
+        data=rules.synthetic_data.output.data,
+        model=rules.synthetic_target.output.model,
+        info=rules.synthetic_target.output.info,
+    output:
+        "results/synthetic/sweep/seed{seed}.csv",
+    params:
+        t=SYN["sweep"]["t"],
+        half_range=SYN["sweep"]["perturbation_half_range"],
+        attack=SYN["attack"],
+        code=code_hash("scripts/synthetic_sweep.py"),
+    log:
+        "results/synthetic/logs/sweep_seed{seed}.log",
+    benchmark:
+        "results/synthetic/benchmarks/sweep_seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/synthetic_sweep.py"
+
+
+rule synthetic_summary:
+    input:
+        expand("results/synthetic/sweep/seed{seed}.csv", seed=SYN["sweep"]["seeds"]),
+    output:
+        sweep="results/synthetic/sweep.csv",
+        summary="results/synthetic/summary.csv",
+    params:
+        code=code_hash("scripts/synthetic_summary.py"),
+    log:
+        "results/synthetic/logs/summary.log",
+    benchmark:
+        "results/synthetic/benchmarks/summary.tsv"
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/synthetic_summary.py"
+
+
+rule synthetic_figure:
+    input:
+        summary=rules.synthetic_summary.output.summary,
+    output:
+        png="results/synthetic/figure2.png",
+        pdf="results/synthetic/figure2.pdf",
+    params:
+        code=code_hash("scripts/synthetic_figure.py"),
+    log:
+        "results/synthetic/logs/figure.log",
+    benchmark:
+        "results/synthetic/benchmarks/figure.tsv"
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/synthetic_figure.py"

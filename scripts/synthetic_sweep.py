@@ -1,0 +1,35 @@
+"""Rule synthetic_sweep: every Figure 2 quantity for one V (seed) and every t."""
+
+import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+import pandas as pd
+from tqdm import tqdm
+
+from advtransfer import synthetic
+from advtransfer.io import load_json, load_model, load_tensors, save_csv
+from advtransfer.models import SigmoidMLP
+from advtransfer.runtime import configure, generator
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+log = configure(sm.log[0], sm.threads)
+seed = int(sm.wildcards.seed)
+data = synthetic.RBFData(**load_tensors(sm.input.data, required=synthetic.RBF_TENSORS))
+arch = load_json(sm.input.info)["architecture"]
+target = load_model(sm.input.model, SigmoidMLP(**arch).double())
+direction = synthetic.draw_perturbation(target, half_range=sm.params.half_range, generator=generator(seed))
+attack = sm.params.attack
+rows = []
+for index, t in enumerate(tqdm(sm.params.t, desc=f"seed {seed}", mininterval=5)):
+    source = synthetic.perturbed_source(target, direction, t)
+    values = synthetic.sweep_point(
+        target,
+        source,
+        data,
+        attack_norm=attack["norm"],
+        attack_eps=attack["eps"],
+        attack_steps=attack["steps"],
+        attack_step_size=attack["step_size"],
+        generator=generator(1_000_003 * seed + index),
+    )
+    log.info("t=%.3f %s", t, " ".join(f"{k}={v:.4g}" for k, v in values.items()))
+    rows.append({"t": float(t), "seed": seed, **values})
+save_csv(sm.output[0], pd.DataFrame(rows))

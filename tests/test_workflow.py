@@ -1,0 +1,154 @@
+"""Workflow tests: config validation, the DAG, lint, and a tiny end-to-end run of the synthetic experiment."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tests.workflow_helpers import REPO, copy_workflow, snakemake
+
+pytestmark = pytest.mark.workflow
+
+SWEEP_COLUMNS = [
+    "t", "seed", "tau1", "tau2", "alpha", "grad_diff", "thm2_bound", "thm2_bound_lipschitz",
+    "transfer_loss_lastlayer", "transfer_loss_affine", "thm3_bound", "cross_adv_loss",
+    "lambda_s", "lambda_t", "beta",
+]  # fmt: skip
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run."""
+    table = dry_run_output.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+def test_dry_run_default_config_builds_expected_dag():
+    out = snakemake(REPO, "-n", "--quiet", "rules").stdout
+    assert job_counts(out) == {
+        "synthetic_data": 1,
+        "synthetic_target": 1,
+        "synthetic_sweep": 5,
+        "synthetic_summary": 1,
+        "synthetic_figure": 1,
+        "all": 1,
+    }
+
+
+def test_lint_is_clean():
+    proc = snakemake(REPO, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        (["synthetic={'data': {'n_samples': 'many'}}"], "n_samples"),
+        (["synthetic={'sweep': {'t': [0.0], 'seedz': [1]}}"], "seedz"),
+        (["device=tpu"], "device"),
+        (["experiments=[]"], "experiments"),
+        (["synthetic={'attack': {'eps': -0.1}}"], "eps"),
+    ],
+)
+def test_invalid_config_stops_before_any_job_naming_the_key(override, named):
+    proc = snakemake(REPO, "-n", "--config", *override, check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert named in message, message
+    assert "Job stats" not in message
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The synthetic experiment at tiny scale, run once for the tests below."""
+    work = copy_workflow(tmp_path_factory.mktemp("wf"))
+    snakemake(work, "--cores", "2", "--configfile", "tests/configs/tiny.yaml")
+    return work
+
+
+def test_tiny_run_produces_every_output(tiny_run):
+    out = tiny_run / "results" / "synthetic"
+    for name in ("sweep.csv", "summary.csv", "figure2.png", "figure2.pdf", "target.json", "data.json"):
+        assert (out / name).stat().st_size > 0, name
+    for name in ("data", "target", "sweep_seed1", "sweep_seed2", "summary", "figure"):
+        assert (out / "logs" / f"{name}.log").exists(), name
+        assert (out / "benchmarks" / f"{name}.tsv").exists(), name
+    sweep = pd.read_csv(out / "sweep.csv")
+    assert list(sweep.columns[: len(SWEEP_COLUMNS)]) == SWEEP_COLUMNS
+    assert len(sweep) == 3 * 2 and not sweep.isna().any().any()
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["t"]) == [0.0, 0.5, 1.0]
+    for col in SWEEP_COLUMNS[2:]:
+        assert (summary[f"{col}_lo"] <= summary[f"{col}_mean"] + 1e-12).all()
+        assert (summary[f"{col}_mean"] <= summary[f"{col}_hi"] + 1e-12).all()
+    assert open(out / "figure2.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert open(out / "figure2.pdf", "rb").read(5) == b"%PDF-"
+
+
+def test_tiny_run_bounds_hold_and_t0_is_perfectly_transferable(tiny_run):
+    sweep = pd.read_csv(tiny_run / "results" / "synthetic" / "sweep.csv")
+    assert ((sweep[["tau1", "tau2", "alpha"]] >= 0) & (sweep[["tau1", "tau2", "alpha"]] <= 1)).all().all()
+    assert (sweep.thm2_bound >= sweep.grad_diff).all()
+    assert (sweep.thm2_bound_lipschitz >= sweep.thm2_bound).all()
+    assert (sweep.thm3_bound >= sweep.transfer_loss_affine).all()
+    at_zero = sweep[sweep.t == 0]
+    np.testing.assert_allclose(at_zero[["tau1", "tau2", "alpha"]].to_numpy(), 1.0, atol=1e-9)
+    np.testing.assert_allclose(at_zero.grad_diff, 0.0, atol=1e-12)
+
+
+def _sigmoid_mlp_jacobians(state: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """J(x) = W2 diag(s(1 - s)) W1 with s = sigmoid(W1 x + b1), written out by hand."""
+    s = 1 / (1 + np.exp(-(x @ state["hidden.weight"].T + state["hidden.bias"])))
+    return np.einsum("oh,nh,hi->noi", state["head.weight"], s * (1 - s), state["hidden.weight"])
+
+
+def _recompute_from_definitions(jac_s: np.ndarray, jac_t: np.ndarray) -> tuple[float, float, float]:
+    """tau1 (Def. 2), tau2 from S to T (Def. 3) and alpha, with numpy only."""
+    v_s = np.linalg.svd(jac_s)[2][:, 0, :]
+    v_t = np.linalg.svd(jac_t)[2][:, 0, :]
+    tau1 = np.mean(np.einsum("ni,ni->n", v_s, v_t) ** 2)
+    d_s = np.einsum("noi,ni->no", jac_s, v_s)  # J_S delta_S
+    d_t = np.einsum("noi,ni->no", jac_t, v_s)  # J_T delta_S
+    d_tt = np.einsum("noi,ni->no", jac_t, v_t)  # J_T delta_T
+    n = len(d_s)
+    a = (d_t.T @ d_s / n) @ np.linalg.pinv(d_s.T @ d_s / n)
+    radius = np.sqrt(np.mean((d_t**2).sum(1)) / np.mean((d_s**2).sum(1)))
+    norm = np.linalg.norm(a, 2)
+    a = a if norm <= radius else a * radius / norm
+    mapped = d_s @ a.T
+    tau2 = np.mean(((2 * d_t - mapped) * mapped).sum(1)) / np.mean((d_t**2).sum(1))
+    alpha = np.mean((d_t**2).sum(1)) / np.mean((d_tt**2).sum(1))
+    return tau1, tau2, alpha
+
+
+def test_sweep_numbers_pass_independent_recomputation(tiny_run):
+    """Rebuild every source from the saved target and V's seed; recompute tau1, tau2, alpha in numpy."""
+    from safetensors.numpy import load_file
+
+    from advtransfer.runtime import generator
+    from advtransfer.synthetic import draw_perturbation
+    from advtransfer.models import SigmoidMLP
+
+    out = tiny_run / "results" / "synthetic"
+    data = load_file(out / "data.safetensors")
+    target = load_file(out / "target.safetensors")
+    sweep = pd.read_csv(out / "sweep.csv")
+    shapes = SigmoidMLP(target["hidden.weight"].shape[1], target["hidden.weight"].shape[0], target["head.weight"].shape[0])
+    for seed, rows in sweep.groupby("seed"):
+        v = draw_perturbation(shapes.double(), half_range=0.5, generator=generator(int(seed)))
+        for row in rows.itertuples():
+            source = {k: target[k] + row.t * v[k].numpy() for k in target}
+            expected = _recompute_from_definitions(
+                _sigmoid_mlp_jacobians(source, data["x_test"]), _sigmoid_mlp_jacobians(target, data["x_test"])
+            )
+            np.testing.assert_allclose([row.tau1, row.tau2, row.alpha], expected, rtol=1e-6, atol=1e-9)
+    assert torch.get_default_dtype() == torch.float32  # the check above never touched global state
+
+
+def test_second_run_with_nothing_changed_runs_nothing(tiny_run):
+    out = snakemake(tiny_run, "-n", "--configfile", "tests/configs/tiny.yaml").stdout
+    assert "Nothing to be done" in out, out

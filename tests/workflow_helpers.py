@@ -1,0 +1,38 @@
+"""Run the Snakemake workflow of this checkout in a throw-away copy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "advtransfer", "tests/configs")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow (not results, caches or environments) into ``dest``."""
+    for name in COPIED:
+        src = REPO / name
+        target = dest / name
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python -m snakemake ARGS`` in ``workdir``; output captured as text."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
