@@ -21,13 +21,21 @@ def configure(log_path: str | os.PathLike | None, threads: int = 1) -> logging.L
     return logging.getLogger("advtransfer")
 
 
-def resolve_device(device: str) -> torch.device:
-    """'cpu' and 'cuda' as given; 'auto' picks cuda when the machine running the job has it."""
-    if device == "auto":
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``'auto'`` -> cuda if available else cpu; anything else -> ``torch.device(device)``.
+
+    The only place the library looks at the machine: for ``'auto'``, and to fail early with a clear
+    message when CUDA is requested on a machine without it.
+    """
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested (config key `device`) but this machine has no CUDA")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(device)!r} requested but this machine has no CUDA; use 'cpu' or 'auto'")
+    return resolved
 
 
 def generator(seed: int) -> torch.Generator:

@@ -1,0 +1,129 @@
+"""Training loop: learning, determinism, exact resume, validation-based selection, bad checkpoints."""
+
+import math
+
+import pytest
+import torch
+
+from advtransfer.io import load_tensors, save_tensors
+from advtransfer.models import build_model
+from advtransfer.train import checkpoint_path, evaluate, train_classifier
+
+HP = dict(batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4, seed=7, device="cpu", progress=False)
+
+
+def _task(n=96, seed=0):
+    """Two classes of noisy 8x8 images: bright top half vs bright bottom half."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.rand(n, 1, 8, 8, generator=g) * 0.4
+    x[y == 0, :, :4] += 0.5
+    x[y == 1, :, 4:] += 0.5
+    return x.clamp(0, 1), y
+
+
+def _model(seed=0, classes=2):
+    torch.manual_seed(seed)
+    return build_model("small_cnn", classes, 1, 8)
+
+
+def _equal_states(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_learns_a_separable_task(capsys):
+    x, y = _task()
+    model = _model()
+    res = train_classifier(model, x[:64], y[:64], x[64:], y[64:], epochs=4, **{**HP, "progress": True})
+    losses = [h["train_loss"] for h in res.history]
+    assert losses[-1] < losses[0] and all(math.isfinite(v) for v in losses)
+    assert res.best_val_accuracy >= 0.9 and res.history[-1]["train_accuracy"] >= 0.9
+    assert res.epochs_run == 4 and res.resumed_from_epoch is None and res.completed
+    acc, ce = evaluate(model, x[64:], y[64:], 32, "cpu")  # the model holds best_state on return
+    assert acc == res.best_val_accuracy and ce < math.log(2) and not model.training
+    assert "train epoch 4/4" in capsys.readouterr().err  # the progress bar goes to stderr
+
+
+def test_same_seed_same_weights_and_different_seed_differs():
+    x, y = _task()
+    runs = [train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=2, augment=True, **HP) for _ in range(2)]
+    assert _equal_states(runs[0].final_state, runs[1].final_state)
+    assert runs[0].history == runs[1].history
+    other = train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=2, augment=True, **{**HP, "seed": 8})
+    assert not torch.equal(other.final_state["head.weight"], runs[0].final_state["head.weight"])
+
+
+def test_resume_matches_an_uninterrupted_run_exactly(tmp_path):
+    x, y = _task()
+    data = (x[:64], y[:64], x[64:], y[64:])
+    straight = train_classifier(_model(), *data, epochs=4, augment=True, **HP)
+
+    first = train_classifier(_model(), *data, epochs=4, augment=True, checkpoint_dir=tmp_path, stop_after=2, **HP)
+    assert first.epochs_run == 2 and not first.completed and checkpoint_path(tmp_path).is_file()
+    resumed_model = _model()  # a fresh process would rebuild the model from the same seed
+    resumed = train_classifier(resumed_model, *data, epochs=4, augment=True, checkpoint_dir=tmp_path, **HP)
+    assert resumed.resumed_from_epoch == 2 and resumed.epochs_run == 2 and resumed.completed
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history == straight.history
+    assert _equal_states(resumed.final_state, straight.final_state)
+    assert _equal_states(resumed.best_state, straight.best_state)
+    assert _equal_states(resumed_model.state_dict(), straight.best_state)
+    assert resumed.best_epoch == straight.best_epoch
+
+    again = train_classifier(_model(), *data, epochs=4, augment=True, checkpoint_dir=tmp_path, **HP)
+    assert again.epochs_run == 0 and again.resumed_from_epoch == 4
+    assert _equal_states(again.final_state, straight.final_state)
+
+
+def test_checkpoint_of_another_run_is_not_resumed(tmp_path):
+    x, y = _task()
+    data = (x[:64], y[:64], x[64:], y[64:])
+    train_classifier(_model(), *data, epochs=2, checkpoint_dir=tmp_path, **HP)
+    with pytest.warns(UserWarning, match="changed: lr"):
+        res = train_classifier(_model(), *data, epochs=2, checkpoint_dir=tmp_path, **{**HP, "lr": 0.02})
+    assert res.resumed_from_epoch is None and res.epochs_run == 2
+
+
+def test_best_checkpoint_is_selected_on_validation():
+    x, y = _task()
+    # The validation labels are the opposite of the training labels: the better the model fits the
+    # training task, the worse its validation accuracy, so the last epoch is not the best one.
+    res = train_classifier(_model(), x[:64], y[:64], x[64:], 1 - y[64:], epochs=4, **HP)
+    val = [h["val_accuracy"] for h in res.history]
+    assert res.best_epoch == 1 + max(range(len(val)), key=lambda i: (val[i], -res.history[i]["val_loss"], -i))
+    assert res.best_val_accuracy == max(val) and res.best_epoch < 4
+    assert not _equal_states(res.best_state, res.final_state)
+    check = _model()
+    check.load_state_dict(res.best_state)
+    assert evaluate(check, x[64:], 1 - y[64:], 32, "cpu")[0] == res.best_val_accuracy
+
+
+def test_model_holds_the_best_weights_on_return():
+    x, y = _task()
+    model = _model()
+    res = train_classifier(model, x[:64], y[:64], x[64:], 1 - y[64:], epochs=4, **HP)
+    assert res.best_epoch < 4 and not model.training
+    assert _equal_states(model.state_dict(), res.best_state)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "metadata"])
+def test_corrupt_checkpoint_raises_naming_the_file(tmp_path, damage):
+    x, y = _task()
+    data = (x[:64], y[:64], x[64:], y[64:])
+    train_classifier(_model(), *data, epochs=2, checkpoint_dir=tmp_path, stop_after=1, **HP)
+    path = checkpoint_path(tmp_path)
+    blob = path.read_bytes()
+    if damage == "metadata":  # readable tensors, but a header that is not a training checkpoint's
+        save_tensors(path, load_tensors(path), metadata={"epoch": "three"})
+    else:
+        path.write_bytes(b"\x00not a checkpoint" if damage == "garbage" else blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=str(path)):
+        train_classifier(_model(), *data, epochs=2, checkpoint_dir=tmp_path, **HP)
+
+
+def test_bad_inputs_raise():
+    x, y = _task()
+    with pytest.raises(ValueError, match="validation split is empty"):
+        train_classifier(_model(), x, y, x[:0], y[:0], epochs=1, **HP)
+    with pytest.raises(ValueError, match="labels"):
+        train_classifier(_model(), x, y.float(), x, y, epochs=1, **HP)
