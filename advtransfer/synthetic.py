@@ -167,4 +167,4 @@ def sweep_point(
         "beta": beta,
         "target_loss": target_error,
     }
-    return {k: float(v) for k, v in values.items()}
+    return {k: float(torch.as_tensor(v).detach()) for k, v in values.items()}

@@ -45,20 +45,23 @@ def test_lint_is_clean():
 
 
 @pytest.mark.parametrize(
-    ("override", "named"),
+    ("bad_config", "named"),
     [
-        (["synthetic={'data': {'n_samples': 'many'}}"], "n_samples"),
-        (["synthetic={'sweep': {'t': [0.0], 'seedz': [1]}}"], "seedz"),
-        (["device=tpu"], "device"),
-        (["experiments=[]"], "experiments"),
-        (["synthetic={'attack': {'eps': -0.1}}"], "eps"),
+        ("synthetic: {data: {n_samples: many}}", "n_samples"),
+        ("synthetic: {sweep: {seedz: [1]}}", "seedz"),
+        ("colour: blue", "colour"),
+        ("device: tpu", "device"),
+        ("experiments: []", "experiments"),
+        ("synthetic: {attack: {eps: -0.1}}", "eps"),
+        ("synthetic: {sweep: {seeds: []}}", "seeds"),
     ],
 )
-def test_invalid_config_stops_before_any_job_naming_the_key(override, named):
-    proc = snakemake(REPO, "-n", "--config", *override, check=False)
+def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path, bad_config, named):
+    (tmp_path / "bad.yaml").write_text(bad_config + "\n")
+    proc = snakemake(REPO, "-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
     assert proc.returncode != 0
     message = proc.stdout + proc.stderr
-    assert named in message, message
+    assert "Error validating config" in message and named in message, message
     assert "Job stats" not in message
 
 
