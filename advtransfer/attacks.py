@@ -28,6 +28,7 @@ class VirtualAttack:
     iterations: int
 
 
+@torch.no_grad()  # torch.func transforms still differentiate; results carry no autograd graph
 def virtual_attack(
     f: BatchedModel,
     x: torch.Tensor,

@@ -26,6 +26,12 @@ def jacobian(f: BatchedModel, x: torch.Tensor) -> torch.Tensor:
     return jac.reshape(x.shape[0], jac.shape[1], -1)
 
 
+def jvp(f: BatchedModel, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """J_f(x_i) v_i for every sample by one forward-mode pass, shape (B, m); v may be flat (B, n)."""
+    x = x.detach()
+    return func.jvp(f, (x,), (v.reshape(x.shape).to(x.dtype),))[1]
+
+
 class JacobianOperator:
     """Matrix-free J_f(x_i) for a batch: ``matvec`` gives J v, ``rmatvec`` gives J^T u; J is never formed."""
 
@@ -39,7 +45,7 @@ class JacobianOperator:
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """J_f(x_i) v_i for every sample (forward-mode product), shape (B, m)."""
-        return func.jvp(self.f, (self.x,), (v.reshape(self.x.shape).to(self.x.dtype),))[1]
+        return jvp(self.f, self.x, v)
 
     def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
         """J_f(x_i)^T u_i for every sample (reverse-mode product), shape (B, n)."""

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from advtransfer.attacks import virtual_attack
-from advtransfer.jacobian import BatchedModel, JacobianOperator
+from advtransfer.jacobian import BatchedModel, jvp
 
 
 def _safe_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -175,6 +175,7 @@ class Transferability:
     iterations: int  # Lanczos steps of the slower of the two attacks (0 when exact)
 
 
+@torch.no_grad()  # torch.func transforms still differentiate; results carry no autograd graph
 def transferability(
     source: BatchedModel,
     target: BatchedModel,
@@ -191,28 +192,40 @@ def transferability(
     Both virtual attacks (Def. 1) are computed per sample; the target's deviation is taken under the
     SOURCE's attack for tau2 and alpha. ``batch_size`` bounds memory; results do not depend on it.
     """
-    parts = []
+    fields = ("delta_s", "delta_t", "dev_s", "dev_t", "dev_tt", "sigma1_s", "sigma2_s", "sigma1_t", "sigma2_t")
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in fields}
+    iterations = 0
     step = batch_size or x.shape[0]
     for start in range(0, x.shape[0], step):
         xb = x[start : start + step]
         att_s = virtual_attack(source, xb, method=method, tol=tol, max_iter=max_iter, generator=generator)
         att_t = virtual_attack(target, xb, method=method, tol=tol, max_iter=max_iter, generator=generator)
-        dev_t_under_s = JacobianOperator(target, xb).matvec(att_s.delta)
-        parts.append((att_s, att_t, dev_t_under_s))
-    cat = lambda get: torch.cat([get(p) for p in parts])  # noqa: E731
-    delta_s, delta_t = cat(lambda p: p[0].delta), cat(lambda p: p[1].delta)
-    dev_s, dev_t, dev_tt = cat(lambda p: p[0].deviation), cat(lambda p: p[2]), cat(lambda p: p[1].deviation)
-    align = alignment_matrix(dev_s, dev_t)
-    tau1_x = tau1_per_sample(delta_s, delta_t)
+        batch = {
+            "delta_s": att_s.delta,
+            "delta_t": att_t.delta,
+            "dev_s": att_s.deviation,  # J_S delta_S
+            "dev_t": jvp(target, xb, att_s.delta),  # J_T delta_S
+            "dev_tt": att_t.deviation,  # J_T delta_T
+            "sigma1_s": att_s.sigma1,
+            "sigma2_s": att_s.sigma2,
+            "sigma1_t": att_t.sigma1,
+            "sigma2_t": att_t.sigma2,
+        }
+        for name in fields:
+            parts[name].append(batch[name])
+        iterations = max(iterations, att_s.iterations, att_t.iterations)
+    v = {name: torch.cat(values) for name, values in parts.items()}
+    align = alignment_matrix(v["dev_s"], v["dev_t"])
+    tau1_x = tau1_per_sample(v["delta_s"], v["delta_t"])
     return Transferability(
         tau1_x=tau1_x,
         tau1=tau1_x.mean(),
-        tau2=tau2(dev_s, dev_t, align),
-        alpha=alpha(dev_t, dev_tt),
+        tau2=tau2(v["dev_s"], v["dev_t"], align),
+        alpha=alpha(v["dev_t"], v["dev_tt"]),
         align=align,
-        lambda_s_x=singular_value_ratio(cat(lambda p: p[0].sigma1), cat(lambda p: p[0].sigma2)),
-        lambda_t_x=singular_value_ratio(cat(lambda p: p[1].sigma1), cat(lambda p: p[1].sigma2)),
-        norm_s_x=cat(lambda p: p[0].sigma1).double(),
-        norm_t_x=cat(lambda p: p[1].sigma1).double(),
-        iterations=max(max(p[0].iterations, p[1].iterations) for p in parts),
+        lambda_s_x=singular_value_ratio(v["sigma1_s"], v["sigma2_s"]),
+        lambda_t_x=singular_value_ratio(v["sigma1_t"], v["sigma2_t"]),
+        norm_s_x=v["sigma1_s"].double(),
+        norm_t_x=v["sigma1_t"].double(),
+        iterations=iterations,
     )
