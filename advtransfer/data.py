@@ -834,3 +834,72 @@ def apply_domain(images: torch.Tensor, domain: str, seed: int = 0) -> torch.Tens
     if images.dtype == torch.uint8:
         return (x * 255.0).round().to(torch.uint8)
     return x.to(images.dtype)
+
+
+# ------------------------------------------------------------------------------ scenario splits
+def disjoint_pools(labels: torch.Tensor, source_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified split of one TRAIN split into a source pool and a target pool that share no image.
+
+    Used when sources and target come from the same data set, so the target holds images no source saw.
+    """
+    source, target = split_indices(len(labels), [source_fraction, 1.0 - source_fraction], seed, stratify=labels)
+    return source, target
+
+
+def class_split(
+    labels: torch.Tensor,
+    class_idx: Sequence[int],
+    *,
+    pool: torch.Tensor | None = None,
+    max_per_class: int | None = None,
+    val_fraction: float = 0.0,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """Train / validation indices of the samples of ``class_idx`` (optionally within ``pool``).
+
+    Labels are remapped to 0..k-1 in the order of ``class_idx``; ``max_per_class`` subsamples each class
+    (seeded); ``val_fraction`` of each class goes to the validation split used for checkpoint selection.
+    Returns {"train_idx", "train_y", "val_idx", "val_y"} with indices into ``labels``.
+    """
+    labels = torch.as_tensor(labels)
+    candidates = torch.arange(len(labels)) if pool is None else torch.as_tensor(pool)
+    within, remapped = select_classes(labels[candidates], class_idx)
+    missing = sorted(set(range(len(class_idx))) - set(remapped.unique().tolist()))
+    if missing:
+        raise ValueError(f"class_split: no samples of classes {[class_idx[m] for m in missing]} in the pool")
+    gen = _generator(seed)
+    keep = subsample_per_class(remapped, max_per_class, gen, allow_fewer=True)
+    idx, y = candidates[within[keep]], remapped[keep]
+    train, val = split_indices(len(idx), [1.0 - val_fraction, val_fraction], gen, stratify=y)
+    return {"train_idx": idx[train], "train_y": y[train], "val_idx": idx[val], "val_y": y[val]}
+
+
+def evaluation_subset(n: int, size: int, seed: int) -> torch.Tensor:
+    """Sorted random subset of ``size`` indices out of ``n`` (all when size >= n): the attacked images."""
+    if size >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=_generator(seed))[:size].sort().values
+
+
+def prepare_images(images: torch.Tensor, *, channels: int, size: int, domain: str = "identity", seed: int = 0):
+    """uint8 images -> model inputs: channels, resize to size x size, domain shift, float in [0, 1]."""
+    x = to_channels(images, channels)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = resize(x, size)
+    return to_float(apply_domain(x, domain, seed))
+
+
+def load_images(
+    name: str,
+    data_root: str | os.PathLike,
+    split: str,
+    indices: torch.Tensor,
+    *,
+    channels: int,
+    size: int,
+    domain: str = "identity",
+    seed: int = 0,
+) -> torch.Tensor:
+    """The model inputs (float, [0, 1]) of ``indices`` of one split: load_split + prepare_images."""
+    images, _, _ = load_split(name, data_root, split)
+    return prepare_images(images[indices], channels=channels, size=size, domain=domain, seed=seed)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import torch
 from torch import nn
+
+from advtransfer.io import load_json, load_model
 
 
 class SigmoidMLP(nn.Module):
@@ -162,3 +166,15 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
         ib = b.index if b.index is not None else torch.cuda.current_device()
         return ia == ib
     return True
+
+
+def load_classifier(path: str | os.PathLike) -> nn.Module:
+    """Rebuild a classifier from its safetensors file and JSON sidecar (key ``architecture`` holds
+    build_model's arguments); returned in eval mode. Problems name the file."""
+    sidecar = Path(path).with_suffix(".json")
+    info = load_json(sidecar)
+    try:
+        model = build_model(**info["architecture"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{sidecar}: no usable 'architecture' entry ({err}); delete it and rerun") from err
+    return load_model(path, model).eval()

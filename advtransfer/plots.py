@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from advtransfer.io import atomic_path
+from advtransfer.stats import source_order
 
 _COLOURS = {
     "tau1": "tab:blue",
@@ -23,6 +30,8 @@ _COLOURS = {
     "thm3_bound": "tab:blue",
     "lambda_s": "tab:olive",
     "lambda_t": "tab:gray",
+    "tau1_tau2": "tab:cyan",
+    "probe_accuracy": "0.25",
 }
 
 
@@ -83,3 +92,174 @@ def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int = 150):
     for path in (png, pdf):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:])
+
+
+# Figure 3 (Section 4.2): adversarial transferability vs knowledge transfer across source class mixtures.
+FIGURE3_BAR_METRICS = ["tau1", "tau2", "tau1_tau2", "alpha"]
+FIGURE3_SCATTER_METRICS = ["tau1", "tau2", "tau1_tau2", "alpha", "cross_adv_loss"]
+_FIGURE3_LABELS = {
+    "tau1": r"$\tau_1$",
+    "tau2": r"$\tau_2$ (S$\to$T)",
+    "tau1_tau2": r"$\tau_1\tau_2$",
+    "alpha": r"$\alpha$",
+    "cross_adv_loss": "cross adversarial loss",
+    "probe_accuracy": "probe accuracy (knowledge transfer)",
+}
+_FIGURE3_XLABELS = {
+    "tau1": r"$\tau_1$: alignment of attack directions (Def. 2)",
+    "tau2": r"$\tau_2$: alignment of deviations (Def. 3)",
+    "tau1_tau2": r"$\tau_1\tau_2$ (Theorem 1)",
+    "alpha": r"$\alpha$: normalised cross adversarial loss",
+    "cross_adv_loss": "reference cross-entropy at source's PGD\nexamples (nats, Def. 6)",
+}
+_SEED_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def _fmt_interval(value: float, lo: float, hi: float, n_clusters: int) -> str:
+    if not math.isfinite(value):
+        return "undefined (constant values)"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{value:+.2f} (no interval: {n_clusters} seed{'s' if n_clusters != 1 else ''})"
+    return f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def _correlation_title(correlations: pd.DataFrame, metric: str, outcome: str) -> str:
+    """Two lines: Spearman rho and Kendall tau-b (called "Kendall" so it is not mistaken for tau1/tau2)."""
+    rows = correlations[(correlations["metric"] == metric) & (correlations["outcome"] == outcome)]
+    if rows.empty:
+        return "rank correlation not computed"
+    row = rows.iloc[0]
+    k = int(row.n_clusters)
+    return (
+        rf"Spearman $\rho$ = {_fmt_interval(row.spearman, row.spearman_lo, row.spearman_hi, k)}"
+        "\n"
+        f"Kendall = {_fmt_interval(row.kendall, row.kendall_lo, row.kendall_hi, k)}"
+    )
+
+
+def figure3(summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level: float = 0.95) -> Figure:
+    """Figure 3 (Section 4.2): are more adversarially transferable sources better at knowledge transfer?
+
+    ``title`` names the scenario (e.g. "cifar10_stl10: CIFAR-10 sources, STL-10 vehicles target"); the figure
+    adds the question and what the marks are, so the title need not. ``summary`` has one row per (source,
+    seed) (columns source, seed, outside_fraction, the metrics and probe_accuracy); ``correlations`` is
+    :func:`advtransfer.stats.rank_correlations` with outcome probe_accuracy (``level`` only labels its
+    intervals). Panel (a): per source, ordered by outside_fraction, bars of the mean
+    over seeds of tau1, tau2, tau1*tau2, alpha and the probe accuracy, whiskers min..max over seeds, dots the
+    seeds. Panels (b)-(f): each metric (and the cross adversarial loss) against the probe accuracy, one point
+    per (source, seed), with the rank correlations and their cluster-bootstrap intervals in the titles.
+    Works for any number of seeds (one seed: no whiskers, intervals reported as absent) and NaN correlations.
+    """
+    order = source_order(summary)
+    seeds = sorted(summary["seed"].unique())
+    n_seeds = len(seeds)
+    cmap = colormaps["viridis"]
+    colours = {s: cmap(0.9 * i / max(len(order) - 1, 1)) for i, s in enumerate(order)}
+    many_seeds = n_seeds > len(_SEED_MARKERS)  # then one marker for all, rather than markers that repeat
+    markers = {seed: "o" if many_seeds else _SEED_MARKERS[i] for i, seed in enumerate(seeds)}
+    outside = summary.groupby("source")["outside_fraction"].first()
+
+    fig = Figure(figsize=(18, 9), layout="constrained")
+    grid = fig.add_gridspec(2, 5, width_ratios=[1.25, 1.25, 1, 1, 1])
+    bars = fig.add_subplot(grid[:, :2])
+    cells = [grid[0, 2], grid[0, 3], grid[0, 4], grid[1, 2], grid[1, 3]]
+    scatters = [fig.add_subplot(cells[0])]
+    scatters += [fig.add_subplot(cell, sharey=scatters[0]) for cell in cells[1:]]
+    key = fig.add_subplot(grid[1, 4])
+
+    # (a) grouped bars: four metrics, a gap, then the probe accuracy
+    columns = [*FIGURE3_BAR_METRICS, "probe_accuracy"]
+    width = 0.15
+    offsets = np.array([0, 1, 2, 3, 4.35]) * width
+    offsets -= offsets.mean()
+    x = np.arange(len(order))
+    grouped = summary.groupby("source")
+    for column, offset in zip(columns, offsets):
+        stats_ = grouped[column].agg(["mean", "min", "max"]).reindex(order)
+        is_probe = column == "probe_accuracy"
+        bars.bar(
+            x + offset, stats_["mean"], width, color=_COLOURS[column], label=_FIGURE3_LABELS[column],
+            hatch="//" if is_probe else None, edgecolor="white" if is_probe else None, linewidth=0,
+        )  # fmt: skip
+        if n_seeds > 1:
+            bars.errorbar(
+                x + offset, stats_["mean"],
+                yerr=[stats_["mean"] - stats_["min"], stats_["max"] - stats_["mean"]],
+                fmt="none", ecolor="black", elinewidth=1, capsize=2,
+            )  # fmt: skip
+            for i, source in enumerate(order):
+                values = grouped.get_group(source)[column].to_numpy(dtype=float)
+                bars.plot(np.full(values.size, x[i] + offset), values, ".", color="black", ms=3, alpha=0.6)
+    bars.set_xticks(x, [f"{s}\n{100 * outside[s]:.0f}% outside" for s in order])
+    bars.set(
+        xlabel="source model (share of its classes outside the target task)",
+        ylabel="value (all quantities lie in [0, 1])",
+        ylim=(0, 1.12),
+        title="(a) Per source: adversarial transferability (colours) and knowledge transfer (hatched)",
+    )
+    bars.set_title(bars.get_title(), fontsize=10)
+    bars.grid(axis="y", alpha=0.3)
+    bars.legend(loc="upper center", ncol=5, fontsize=9, frameon=True)
+
+    # (b)-(f) each metric against the probe accuracy, one point per (source, seed)
+    for ax, metric, letter in zip(scatters, FIGURE3_SCATTER_METRICS, "bcdef"):
+        for (source, seed), row in summary.set_index(["source", "seed"]).iterrows():
+            ax.scatter(
+                row[metric], row["probe_accuracy"], color=colours[source], marker=markers[seed],
+                s=36, edgecolors="black", linewidths=0.4, zorder=3,
+            )  # fmt: skip
+        head = f"({letter}) {_FIGURE3_LABELS[metric]} vs probe accuracy"
+        ax.set_title(head + "\n" + _correlation_title(correlations, metric, "probe_accuracy"), fontsize=9)
+        ax.set_xlabel(_FIGURE3_XLABELS[metric], fontsize=9)
+        ax.grid(alpha=0.3)
+        values = summary[metric].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size:
+            lo, hi = float(values.min()), float(values.max())
+            pad = max(0.06 * (hi - lo), 0.02 * max(abs(lo), abs(hi), 1.0))
+            lo, hi = lo - pad, hi + pad
+            if metric != "cross_adv_loss":  # tau1, tau2, tau1*tau2 and alpha lie in [0, 1]
+                lo, hi = max(lo, -0.02), min(hi, 1.02)
+            ax.set_xlim(lo, hi)
+            # fixed ticks, so that the layout made for them is the layout drawn (no label past the edge)
+            ticks = MaxNLocator(nbins=5, steps=[1, 2, 5, 10]).tick_values(lo, hi)
+            ax.set_xticks(ticks[(ticks >= lo) & (ticks <= hi)])
+    for ax in (scatters[0], scatters[3]):
+        ax.set_ylabel("probe accuracy on the target task\n(fraction correct)", fontsize=9)
+    for ax in (scatters[1], scatters[2], scatters[4]):
+        ax.tick_params(labelleft=False)
+
+    # key: colours = sources, markers = seeds, and what the quantities are
+    key.axis("off")
+    handles = [Patch(color=colours[s], label=f"{s} ({100 * outside[s]:.0f}% outside)") for s in order]
+    source_legend = key.legend(handles=handles, title="source (colour)", loc="upper left", fontsize=8,
+                               title_fontsize=9, frameon=False)  # fmt: skip
+    key.add_artist(source_legend)
+    if not many_seeds:
+        seed_handles = [
+            Line2D([], [], ls="none", marker=markers[s], color="0.5", mec="black", mew=0.4, label=f"seed {s}")
+            for s in seeds
+        ]
+        key.legend(handles=seed_handles, title="seed (marker)", loc="upper right", fontsize=8,
+                   title_fontsize=9, frameon=False)  # fmt: skip
+    key.text(
+        0.0, 0.0,
+        "Metrics are measured against a reference\nmodel trained on the target task.\n"
+        "Probe: linear classifier on the frozen\nsource's features, trained on the target.\n"
+        r"Spearman $\rho$, Kendall ($\tau_b$): rank correlations"
+        f"\nwith the probe accuracy over all points;\n[ ]: {100 * level:.0f}% cluster-bootstrap interval\n"
+        "(seeds resampled with replacement).",
+        transform=key.transAxes, fontsize=8, va="bottom", ha="left",
+    )  # fmt: skip
+
+    if n_seeds > 1:
+        bars_text = f"mean over {n_seeds} seeds, whiskers min to max, dots single seeds"
+    else:
+        bars_text = "one seed (no spread shown)"
+    fig.suptitle(
+        f"{title}: do sources that are more adversarially transferable to the target task's reference model "
+        f"transfer knowledge better?\n(a) bars: {bars_text}; (b)-(f) each point is one source model trained "
+        "with one seed",
+        fontsize=11,
+    )
+    return fig

@@ -48,3 +48,109 @@ def code_hash(script):
 def gpu_request():
     """gpu=1 for rules that differentiate networks when config `device` is cuda (never probed here)."""
     return 1 if config["device"] == "cuda" else 0
+
+
+SCENARIOS = config["scenarios"]
+
+
+def check_config():
+    """Checks the JSON schema cannot express; each failure names the config key and the fix."""
+    for name in config["experiments"]:
+        if name != "synthetic" and name not in SCENARIOS:
+            raise WorkflowError(
+                f"config key experiments: unknown experiment {name!r}; use 'synthetic' or one of "
+                f"the scenarios {sorted(SCENARIOS)}"
+            )
+    if not SCENARIOS:
+        return
+    from advtransfer import (
+        data,
+    )  # imported only when scenarios exist (torchvision is slow to import)
+
+    for name, scenario in SCENARIOS.items():
+        key = f"scenarios.{name}"
+        checks = [
+            (f"{key}.sources.{s}", scenario["source_dataset"], c)
+            for s, c in scenario["sources"].items()
+        ]
+        checks.append(
+            (
+                f"{key}.target.classes",
+                scenario["target"]["dataset"],
+                scenario["target"]["classes"],
+            )
+        )
+        for where, dataset, classes in checks:
+            try:
+                data.class_indices(dataset, classes)
+            except ValueError as err:
+                raise WorkflowError(f"config key {where}: {err}") from None
+        unknown = [
+            d
+            for d in scenario["target"]["domain"].split("+")
+            if d.strip() not in data.DOMAINS
+        ]
+        if unknown:
+            raise WorkflowError(
+                f"config key {key}.target.domain: unknown domain {unknown}; use one of {list(data.DOMAINS)} "
+                "or several joined by '+'"
+            )
+        same = data.canonical_dataset(
+            scenario["source_dataset"]
+        ) == data.canonical_dataset(scenario["target"]["dataset"])
+        if same and scenario["split"]["source_pool_fraction"] is None:
+            raise WorkflowError(
+                f"config key {key}.split.source_pool_fraction: sources and target both use "
+                f"{scenario['source_dataset']}; set a fraction (e.g. 0.5) so the target gets images no source sees"
+            )
+
+
+def scenario_param(*keys):
+    """Params function: the value at scenarios.{scenario}.<keys> for a job's scenario wildcard."""
+
+    def get(wildcards):
+        value = SCENARIOS[wildcards.scenario]
+        for key in keys:
+            value = value[key]
+        return value
+
+    return get
+
+
+def source_classes(wildcards):
+    return SCENARIOS[wildcards.scenario]["sources"][wildcards.source]
+
+
+def scenario_jobs(pattern, scenario):
+    """``pattern`` expanded over every source and seed of ``scenario``."""
+    s = SCENARIOS[scenario]
+    return expand(
+        pattern, scenario=scenario, source=list(s["sources"]), seed=s["seeds"]
+    )
+
+
+def dataset_marker(role):
+    """Input function: the `dataset` rule's marker of the scenario's source or target data set."""
+
+    def get(wildcards):
+        s = SCENARIOS[wildcards.scenario]
+        name = s["source_dataset"] if role == "source" else s["target"]["dataset"]
+        return f"results/datasets/{name}.json"
+
+    return get
+
+
+def experiment_outputs(name):
+    """The files rule `all` asks for, per experiment."""
+    if name == "synthetic":
+        files = ["sweep.csv", "summary.csv", "figure2.png", "figure2.pdf"]
+    else:
+        files = [
+            "summary.csv",
+            "correlations.csv",
+            "table.md",
+            "table.tex",
+            "figure3.png",
+            "figure3.pdf",
+        ]
+    return [f"results/{name}/{f}" for f in files]

@@ -7,10 +7,6 @@ rule synthetic_data:
     output:
         data="results/synthetic/data.safetensors",
         info="results/synthetic/data.json",
-    params:
-        seed=SYN["seed"],
-        data=SYN["data"],
-        code=code_hash("scripts/synthetic_data.py"),
     log:
         "results/synthetic/logs/data.log",
     benchmark:
@@ -21,6 +17,10 @@ rule synthetic_data:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        seed=SYN["seed"],
+        data=SYN["data"],
+        code=code_hash("scripts/synthetic_data.py"),
     script:
         "../scripts/synthetic_data.py"
 
@@ -31,10 +31,6 @@ rule synthetic_target:
     output:
         model="results/synthetic/target.safetensors",
         info="results/synthetic/target.json",
-    params:
-        seed=SYN["seed"],
-        target=SYN["target"],
-        code=code_hash("scripts/synthetic_target.py"),
     log:
         "results/synthetic/logs/target.log",
     benchmark:
@@ -45,6 +41,10 @@ rule synthetic_target:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        seed=SYN["seed"],
+        target=SYN["target"],
+        code=code_hash("scripts/synthetic_target.py"),
     script:
         "../scripts/synthetic_target.py"
 
@@ -56,11 +56,6 @@ rule synthetic_sweep:
         info=rules.synthetic_target.output.info,
     output:
         "results/synthetic/sweep/seed{seed}.csv",
-    params:
-        t=SYN["sweep"]["t"],
-        half_range=SYN["sweep"]["perturbation_half_range"],
-        attack=SYN["attack"],
-        code=code_hash("scripts/synthetic_sweep.py"),
     log:
         "results/synthetic/logs/sweep_seed{seed}.log",
     benchmark:
@@ -73,6 +68,11 @@ rule synthetic_sweep:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        t=SYN["sweep"]["t"],
+        half_range=SYN["sweep"]["perturbation_half_range"],
+        attack=SYN["attack"],
+        code=code_hash("scripts/synthetic_sweep.py"),
     script:
         "../scripts/synthetic_sweep.py"
 
@@ -83,8 +83,6 @@ rule synthetic_summary:
     output:
         sweep="results/synthetic/sweep.csv",
         summary="results/synthetic/summary.csv",
-    params:
-        code=code_hash("scripts/synthetic_summary.py"),
     log:
         "results/synthetic/logs/summary.log",
     benchmark:
@@ -95,6 +93,8 @@ rule synthetic_summary:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        code=code_hash("scripts/synthetic_summary.py"),
     script:
         "../scripts/synthetic_summary.py"
 
@@ -105,8 +105,6 @@ rule synthetic_figure:
     output:
         png="results/synthetic/figure2.png",
         pdf="results/synthetic/figure2.pdf",
-    params:
-        code=code_hash("scripts/synthetic_figure.py"),
     log:
         "results/synthetic/logs/figure.log",
     benchmark:
@@ -117,5 +115,7 @@ rule synthetic_figure:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        code=code_hash("scripts/synthetic_figure.py"),
     script:
         "../scripts/synthetic_figure.py"

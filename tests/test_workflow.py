@@ -27,13 +27,23 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 
 def test_dry_run_default_config_builds_expected_dag():
-    out = snakemake(REPO, "-n", "--quiet", "rules").stdout
+    out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules").stdout
     assert job_counts(out) == {
         "synthetic_data": 1,
         "synthetic_target": 1,
         "synthetic_sweep": 5,
         "synthetic_summary": 1,
         "synthetic_figure": 1,
+        "dataset": 1,  # digits: bundled with scikit-learn
+        "split_source": 5,
+        "split_target": 1,
+        "train_source": 15,
+        "train_reference": 1,
+        "attack": 15,
+        "metrics": 15,
+        "probe": 15,
+        "scenario_summary": 1,
+        "scenario_figure": 1,
         "all": 1,
     }
 
@@ -155,3 +165,13 @@ def test_sweep_numbers_pass_independent_recomputation(tiny_run):
 def test_second_run_with_nothing_changed_runs_nothing(tiny_run):
     out = snakemake(tiny_run, "-n", "--configfile", "tests/configs/tiny.yaml").stdout
     assert "Nothing to be done" in out, out
+
+
+def test_snakefmt_is_clean():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,159 @@
+"""Tables of the data-distribution experiment (Section 4.2, Figure 3) as Markdown and LaTeX.
+
+Both formats are written by the small writers below (no tabulate, no jinja2), so the output is the same in
+every environment. LaTeX tables are bare ``tabular`` environments for ``\\input`` into a document that loads
+``booktabs`` (for ``\\toprule``, ``\\midrule``, ``\\bottomrule``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from advtransfer.io import atomic_path
+from advtransfer.stats import source_order
+
+# (column, Markdown header, LaTeX header); Markdown keeps the summary's column names so they match the CSV
+TABLE_COLUMNS = [
+    ("tau1", "tau1", r"$\tau_1$"),
+    ("tau2", "tau2", r"$\tau_2$"),
+    ("tau1_tau2", "tau1_tau2", r"$\tau_1\tau_2$"),
+    ("alpha", "alpha", r"$\alpha$"),
+    ("cross_adv_loss", "cross_adv_loss", r"$L_\mathrm{adv}$"),
+    ("reference_adv_accuracy", "reference_adv_accuracy", r"ref.\ adv.\ acc."),
+    ("source_val_accuracy", "source_val_accuracy", r"source val.\ acc."),
+    ("probe_accuracy", "probe_accuracy", r"probe acc."),
+    ("probe_cross_entropy", "probe_cross_entropy", r"probe CE"),
+]
+_LATEX_METRICS = {column: tex for column, _, tex in TABLE_COLUMNS}
+
+
+def per_source(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per source, ordered by outside_fraction then name: n_seeds and ``{col}_mean``, ``{col}_std``.
+
+    The standard deviation is over seeds (ddof = 1), NaN for a single seed. Columns of :data:`TABLE_COLUMNS`
+    missing from ``summary`` are left out.
+    """
+    columns = [c for c, _, _ in TABLE_COLUMNS if c in summary.columns]
+    rows = []
+    for source in source_order(summary):
+        group = summary[summary["source"] == source]
+        row = {"source": source, "outside_fraction": float(group["outside_fraction"].iloc[0]),
+               "n_seeds": int(group["seed"].nunique())}  # fmt: skip
+        for c in columns:
+            values = group[c].astype(float)
+            row[f"{c}_mean"] = float(values.mean())
+            row[f"{c}_std"] = float(values.std(ddof=1)) if values.count() > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _number(x: float, digits: int = 3) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _mean_std(mean: float, std: float, latex: bool) -> str:
+    if not math.isfinite(mean) or not math.isfinite(std):
+        return _number(mean) if not latex or not math.isfinite(mean) else f"${_number(mean)}$"
+    return f"${mean:.3f} \\pm {std:.3f}$" if latex else f"{mean:.3f} ± {std:.3f}"
+
+
+def _interval(value: float, lo: float, hi: float, latex: bool) -> str:
+    if not math.isfinite(value):
+        return "n/a (constant)"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"${value:+.2f}$ (no interval)" if latex else f"{value:+.2f} (no interval)"
+    return f"${value:+.2f}$ [${lo:+.2f}$, ${hi:+.2f}$]" if latex else f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def _markdown(header: list[str], rows: list[list[str]], align: str) -> str:
+    """A GitHub-flavoured Markdown table; ``align`` has one 'l' or 'r' per column; '|' in cells is escaped."""
+
+    def cells(values):
+        return "| " + " | ".join(str(v).replace("|", r"\|") for v in values) + " |"
+
+    rule = "|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|"
+    return "\n".join([cells(header), rule, *(cells(r) for r in rows)])
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in plain text (source names, metric names)."""
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+    return "".join(special.get(ch, ch) for ch in str(text))
+
+
+def _latex(header: list[str], rows: list[list[str]], align: str) -> str:
+    """A booktabs ``tabular``; cells must already be valid LaTeX."""
+    lines = [rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    lines += [" & ".join(r) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def _source_rows(summary: pd.DataFrame, latex: bool) -> tuple[list[str], list[list[str]], str]:
+    table = per_source(summary)
+    columns = [(c, md, tex) for c, md, tex in TABLE_COLUMNS if f"{c}_mean" in table.columns]
+    if latex:
+        header = ["source", r"outside (\%)", "seeds", *(tex for _, _, tex in columns)]
+    else:
+        header = ["source", "outside (%)", "seeds", *(md for _, md, _ in columns)]
+    rows = []
+    for _, r in table.iterrows():
+        name = latex_escape(r["source"]) if latex else r["source"]
+        row = [name, f"{100 * r['outside_fraction']:.0f}", str(r["n_seeds"])]
+        row += [_mean_std(r[f"{c}_mean"], r[f"{c}_std"], latex) for c, _, _ in columns]
+        rows.append(row)
+    return header, rows, "lrr" + "r" * len(columns)
+
+
+def _correlation_rows(correlations: pd.DataFrame, latex: bool) -> tuple[list[str], list[list[str]], str]:
+    header = ["metric", "outcome", "n", "seeds", "Spearman [interval]", "Kendall tau-b [interval]"]
+    if latex:
+        header = ["metric", "outcome", "$n$", "seeds", r"Spearman $\rho$ [interval]", r"Kendall $\tau_b$ [interval]"]
+    rows = []
+    for _, r in correlations.iterrows():
+        metric = _LATEX_METRICS.get(r["metric"], latex_escape(r["metric"])) if latex else r["metric"]
+        outcome = latex_escape(r["outcome"]) if latex else r["outcome"]
+        rows.append([
+            metric, outcome, str(int(r["n"])), str(int(r["n_clusters"])),
+            _interval(r["spearman"], r["spearman_lo"], r["spearman_hi"], latex),
+            _interval(r["kendall"], r["kendall_lo"], r["kendall_hi"], latex),
+        ])  # fmt: skip
+    return header, rows, "llrrll"
+
+
+def scenario_table(summary: pd.DataFrame, correlations: pd.DataFrame, level: float = 0.95) -> dict[str, str]:
+    """The scenario's tables as ``{"md": Markdown, "tex": LaTeX}``.
+
+    First a per-source table (mean ± std over seeds of every metric and of the probe accuracy, sources ordered
+    by the share of their classes outside the target task), then the rank-correlation table of
+    :func:`advtransfer.stats.rank_correlations` (Spearman and Kendall tau-b with their cluster-bootstrap
+    intervals at ``level``; a single value where there is no interval, "n/a" for a constant column).
+    """
+    scenario = str(summary["scenario"].iloc[0]) if "scenario" in summary.columns and len(summary) else ""
+    pct = f"{100 * level:.0f}%"
+    source_caption = (f"Per-source summary{f' ({scenario})' if scenario else ''}: mean ± std over seeds; sources "
+                      "ordered by the share of their classes outside the target task.")  # fmt: skip
+    corr_caption = (f"Rank correlation of each metric with the outcome over all (source, seed) rows; brackets: "
+                    f"{pct} cluster-bootstrap interval, seeds resampled with replacement.")  # fmt: skip
+
+    md = "\n\n".join([
+        f"**{source_caption}**", _markdown(*_source_rows(summary, latex=False)),
+        f"**{corr_caption}**", _markdown(*_correlation_rows(correlations, latex=False)),
+    ]) + "\n"  # fmt: skip
+    tex = "\n\n".join([
+        "% " + source_caption + "\n" + _latex(*_source_rows(summary, latex=True)),
+        r"\medskip",
+        "% " + corr_caption + "\n" + _latex(*_correlation_rows(correlations, latex=True)),
+    ]) + "\n"  # fmt: skip
+    return {"md": md, "tex": tex}
+
+
+def write_table(path_md: str | Path, path_tex: str | Path, tables: dict[str, str]):
+    """Write the Markdown and LaTeX of :func:`scenario_table` (each atomically)."""
+    for path, key in ((path_md, "md"), (path_tex, "tex")):
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(tables[key], encoding="utf-8")

@@ -1,0 +1,34 @@
+"""Rule attack: PGD (Linf, untargeted on the source's own prediction, random start) on target test images."""
+
+import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+import torch
+from tqdm import tqdm
+
+from advtransfer import data
+from advtransfer.attacks import own_prediction_objective, pgd
+from advtransfer.io import load_tensors, save_tensors
+from advtransfer.models import load_classifier
+from advtransfer.runtime import configure, generator, resolve_device
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+log = configure(sm.log[0], sm.threads)
+p, attack = sm.params, sm.params.attack
+device = resolve_device(p.device)
+split = load_tensors(sm.input.split, required=("test_idx", "test_y"))
+chosen = data.evaluation_subset(len(split["test_idx"]), attack["n_images"], seed=int(sm.wildcards.seed))
+x = data.load_images(
+    p.target["dataset"], p.root, "test", split["test_idx"][chosen],
+    channels=p.channels, size=p.image_size, domain=p.target["domain"], seed=p.domain_seed,
+)  # fmt: skip
+source = load_classifier(sm.input.source).to(device)
+gen = generator(int(sm.wildcards.seed))
+adversarial = []
+for batch in tqdm(x.split(250), desc="PGD", mininterval=10):
+    batch = batch.to(device)
+    adversarial.append(
+        pgd(own_prediction_objective(source, batch), batch, eps=attack["eps"], steps=attack["steps"],
+            step_size=attack["step_size"], norm="linf", bounds=(0.0, 1.0), generator=gen).cpu()
+    )  # fmt: skip
+x_adv = torch.cat(adversarial)
+log.info("%d images, max |delta| %.4f (eps %.4f)", len(x_adv), float((x_adv - x).abs().max()), attack["eps"])
+save_tensors(sm.output[0], {"x_adv": x_adv, "chosen": chosen}, metadata=dict(attack))
