@@ -46,8 +46,12 @@ def code_hash(script):
 
 
 def gpu_request():
-    """gpu=1 for rules that differentiate networks when config `device` is cuda (never probed here)."""
-    return 1 if config["device"] == "cuda" else 0
+    """gpu=1 for rules that train, attack or differentiate networks when config `device` is cuda or auto.
+
+    Decided by config, never by probing the machine that builds the DAG (a login node has no GPU).
+    With `auto` the job asks for a GPU and uses it if the machine running it has one.
+    """
+    return 1 if config["device"] in ("cuda", "auto") else 0
 
 
 SCENARIOS = config["scenarios"]

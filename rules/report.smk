@@ -14,8 +14,18 @@ rule scenario_summary:
         ),
         reference="results/{scenario}/models/reference.json",
     output:
-        summary="results/{scenario}/summary.csv",
-        correlations="results/{scenario}/correlations.csv",
+        summary=report(
+            "results/{scenario}/summary.csv",
+            caption="../report/summary.rst",
+            category="Data distributions (Section 4.2)",
+            subcategory="{scenario}",
+        ),
+        correlations=report(
+            "results/{scenario}/correlations.csv",
+            caption="../report/correlations.rst",
+            category="Data distributions (Section 4.2)",
+            subcategory="{scenario}",
+        ),
         table_md="results/{scenario}/table.md",
         table_tex="results/{scenario}/table.tex",
     log:
@@ -41,7 +51,12 @@ rule scenario_figure:
         summary="results/{scenario}/summary.csv",
         correlations="results/{scenario}/correlations.csv",
     output:
-        png="results/{scenario}/figure3.png",
+        png=report(
+            "results/{scenario}/figure3.png",
+            caption="../report/figure3.rst",
+            category="Data distributions (Section 4.2)",
+            subcategory="{scenario}",
+        ),
         pdf="results/{scenario}/figure3.pdf",
     log:
         "results/{scenario}/logs/figure.log",

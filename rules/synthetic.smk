@@ -81,7 +81,11 @@ rule synthetic_summary:
     input:
         expand("results/synthetic/sweep/seed{seed}.csv", seed=SYN["sweep"]["seeds"]),
     output:
-        sweep="results/synthetic/sweep.csv",
+        sweep=report(
+            "results/synthetic/sweep.csv",
+            caption="../report/sweep.rst",
+            category="Synthetic (Section 4.1)",
+        ),
         summary="results/synthetic/summary.csv",
     log:
         "results/synthetic/logs/summary.log",
@@ -103,7 +107,11 @@ rule synthetic_figure:
     input:
         summary=rules.synthetic_summary.output.summary,
     output:
-        png="results/synthetic/figure2.png",
+        png=report(
+            "results/synthetic/figure2.png",
+            caption="../report/figure2.rst",
+            category="Synthetic (Section 4.1)",
+        ),
         pdf="results/synthetic/figure2.pdf",
     log:
         "results/synthetic/logs/figure.log",

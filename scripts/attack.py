@@ -31,4 +31,8 @@ for batch in tqdm(x.split(250), desc="PGD", mininterval=10):
     )  # fmt: skip
 x_adv = torch.cat(adversarial)
 log.info("%d images, max |delta| %.4f (eps %.4f)", len(x_adv), float((x_adv - x).abs().max()), attack["eps"])
-save_tensors(sm.output[0], {"x_adv": x_adv, "chosen": chosen}, metadata=dict(attack))
+save_tensors(
+    sm.output[0],
+    {"x_adv": x_adv, "chosen": chosen, "indices": split["test_idx"][chosen]},  # into test_idx; into the test split
+    metadata=dict(attack),
+)

@@ -10,7 +10,7 @@ import pytest
 from safetensors.torch import load_file
 
 from tests.test_workflow import job_counts
-from tests.workflow_helpers import REPO, copy_workflow, snakemake
+from tests.workflow_helpers import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -48,7 +48,7 @@ def _gpu_by_rule(dry_run: str) -> dict[str, set[int]]:
     return found
 
 
-@pytest.mark.parametrize(("device", "expected"), [("cuda", 1), ("cpu", 0), ("auto", 0)])
+@pytest.mark.parametrize(("device", "expected"), [("cuda", 1), ("auto", 1), ("cpu", 0)])
 def test_network_rules_request_a_gpu_only_when_config_says_cuda(device, expected):
     out = snakemake(REPO, "-n", "--forceall", "--config", "experiments=[cifar10_stl10,synthetic]", f"device={device}").stdout
     gpus = _gpu_by_rule(out)
@@ -68,10 +68,8 @@ def test_unknown_class_name_stops_before_any_job(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_digits(tmp_path_factory):
-    work = copy_workflow(tmp_path_factory.mktemp("digits"))
-    snakemake(work, "--cores", "2", "--configfile", "tests/configs/tiny_digits.yaml")
-    return work / "results" / "tinydigits"
+def tiny_digits(tiny_run):
+    return tiny_run / "results" / "tinydigits"
 
 
 def test_tiny_digits_run_produces_every_output(tiny_digits):

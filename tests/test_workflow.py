@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.workflow_helpers import REPO, copy_workflow, snakemake
+from tests.workflow_helpers import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -73,14 +73,6 @@ def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path, bad_config
     message = proc.stdout + proc.stderr
     assert "Error validating config" in message and named in message, message
     assert "Job stats" not in message
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The synthetic experiment at tiny scale, run once for the tests below."""
-    work = copy_workflow(tmp_path_factory.mktemp("wf"))
-    snakemake(work, "--cores", "2", "--configfile", "tests/configs/tiny.yaml")
-    return work
 
 
 def test_tiny_run_produces_every_output(tiny_run):
@@ -162,9 +154,6 @@ def test_sweep_numbers_pass_independent_recomputation(tiny_run):
     assert torch.get_default_dtype() == torch.float32  # the check above never touched global state
 
 
-def test_second_run_with_nothing_changed_runs_nothing(tiny_run):
-    out = snakemake(tiny_run, "-n", "--configfile", "tests/configs/tiny.yaml").stdout
-    assert "Nothing to be done" in out, out
 
 
 def test_snakefmt_is_clean():
@@ -175,3 +164,15 @@ def test_snakefmt_is_clean():
         [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_report_holds_every_figure_and_table_with_captions(tiny_run):
+    from tests.workflow_helpers import TINY
+
+    snakemake(tiny_run, "--report", "report.html", *TINY)
+    html = (tiny_run / "report.html").read_text()
+    for caption in ("Figure 2 (Section 4.1", "Figure 3 (Section 4.2)", "All rows of the synthetic sweep",
+                    "Scenario tinydigits: Spearman", "Scenario tinydigits: one row per source"):  # fmt: skip
+        assert caption in html, caption
+    for name in ("figure2.png", "sweep.csv", "figure3.png", "summary.csv", "correlations.csv"):
+        assert name in html, name

@@ -8,7 +8,18 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "advtransfer", "tests/configs")
+# The tiny synthetic experiment and the tiny digits scenario together (tests/conftest.py runs them once).
+TINY = (
+    "--configfile",
+    "tests/configs/tiny.yaml",
+    "tests/configs/tiny_digits.yaml",
+    "--config",
+    "experiments=[synthetic,tinydigits]",
+)
+COPIED = (
+    "Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "report", "advtransfer",
+    "tests/configs",
+)  # fmt: skip
 
 
 def copy_workflow(dest: Path) -> Path:
