@@ -11,14 +11,9 @@ from torch import nn
 from advtransfer.attacks import output_deviation_objective, own_prediction_objective, pgd, virtual_attack
 from advtransfer.jacobian import jacobian
 
+from tests.nets import frozen
+
 F64, F32 = torch.float64, torch.float32
-
-
-def frozen(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    net = net.to(dtype).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
 
 
 def classifier(seed: int, dtype=F32) -> nn.Module:

@@ -17,17 +17,12 @@ from advtransfer.attacks import virtual_attack
 from advtransfer.jacobian import JacobianOperator, jacobian, top_singular_exact, top_singular_lanczos
 from advtransfer.models import SigmoidMLP, sigmoid_mlp_smoothness
 
+from tests.nets import frozen
+
 F64, F32 = torch.float64, torch.float32
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def frozen(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    net = net.to(dtype).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
 
 
 def small_cnn(seed: int, dtype: torch.dtype, channels: int = 1, n_out: int = 10, batch_norm: bool = False) -> nn.Module:

@@ -30,6 +30,17 @@ def override(work, name: str, text: str) -> tuple[str, ...]:
     return (*CONFIGS, name)
 
 
+def planned_after_editing(work, module: str) -> dict[str, int]:
+    """The jobs a dry run plans after appending a comment to advtransfer/<module>.py (edit undone after)."""
+    path = work / "advtransfer" / f"{module}.py"
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# an edit\n")
+        return planned(work)
+    finally:
+        path.write_text(original)
+
+
 def test_second_run_with_nothing_changed_runs_nothing(done):
     assert planned(done) == {}
 
@@ -56,13 +67,7 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
 
 
 def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
-    metrics = done / "advtransfer" / "metrics.py"
-    original = metrics.read_text()
-    try:
-        metrics.write_text(original + "\n# an edit\n")
-        counts = planned(done)
-    finally:
-        metrics.write_text(original)
+    counts = planned_after_editing(done, "metrics")
     # the scenario's metrics jobs import advtransfer.metrics; so does the whole synthetic chain
     # (advtransfer.synthetic imports it). Training, attacks and probes do not.
     assert counts == {
@@ -80,11 +85,4 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
 
 
 def test_editing_a_plotting_module_reruns_only_figures(done):
-    plots = done / "advtransfer" / "plots.py"
-    original = plots.read_text()
-    try:
-        plots.write_text(original + "\n# an edit\n")
-        counts = planned(done)
-    finally:
-        plots.write_text(original)
-    assert counts == {"synthetic_figure": 1, "scenario_figure": 1, "all": 1}
+    assert planned_after_editing(done, "plots") == {"synthetic_figure": 1, "scenario_figure": 1, "all": 1}

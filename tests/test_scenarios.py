@@ -15,6 +15,18 @@ from tests.workflow_helpers import REPO, snakemake
 pytestmark = pytest.mark.workflow
 
 NETWORK_RULES = {"train_source", "train_reference", "attack", "metrics", "probe"}
+# Jobs of one scenario with 5 sources x 3 seeds, besides its `dataset` jobs.
+SCENARIO_JOBS = {
+    "split_source": 5,
+    "split_target": 1,
+    "train_source": 15,
+    "train_reference": 1,
+    "attack": 15,
+    "metrics": 15,
+    "probe": 15,
+    "scenario_summary": 1,
+    "scenario_figure": 1,
+}
 
 
 @pytest.mark.parametrize(
@@ -22,19 +34,7 @@ NETWORK_RULES = {"train_source", "train_reference", "attack", "metrics", "probe"
 )  # fmt: skip
 def test_dry_run_builds_the_full_scenario_dag(scenario, datasets):
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules", "--config", f"experiments=[{scenario}]").stdout
-    assert job_counts(out) == {
-        "dataset": datasets,
-        "split_source": 5,
-        "split_target": 1,
-        "train_source": 15,
-        "train_reference": 1,
-        "attack": 15,
-        "metrics": 15,
-        "probe": 15,
-        "scenario_summary": 1,
-        "scenario_figure": 1,
-        "all": 1,
-    }
+    assert job_counts(out) == {"dataset": datasets, **SCENARIO_JOBS, "all": 1}
 
 
 def _gpu_by_rule(dry_run: str) -> dict[str, set[int]]:

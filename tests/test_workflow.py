@@ -27,6 +27,8 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 
 def test_dry_run_default_config_builds_expected_dag():
+    from tests.test_scenarios import SCENARIO_JOBS
+
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules").stdout
     assert job_counts(out) == {
         "synthetic_data": 1,
@@ -35,15 +37,7 @@ def test_dry_run_default_config_builds_expected_dag():
         "synthetic_summary": 1,
         "synthetic_figure": 1,
         "dataset": 1,  # digits: bundled with scikit-learn
-        "split_source": 5,
-        "split_target": 1,
-        "train_source": 15,
-        "train_reference": 1,
-        "attack": 15,
-        "metrics": 15,
-        "probe": 15,
-        "scenario_summary": 1,
-        "scenario_figure": 1,
+        **SCENARIO_JOBS,
         "all": 1,
     }
 
