@@ -67,6 +67,29 @@ def test_unknown_class_name_stops_before_any_job(tmp_path):
     assert "Job stats" not in message
 
 
+def test_empty_source_list_stops_before_any_job(tmp_path):
+    (tmp_path / "empty.yaml").write_text(
+        "scenarios:\n"
+        "  nomix:\n"
+        "    source_dataset: digits\n"
+        "    sources: {}\n"
+        "    target: {dataset: digits, classes: ['0', '1']}\n"
+        "    split: {source_pool_fraction: 0.5}\n"
+        "    model: small_cnn\n"
+        "    image_size: 8\n"
+        "    channels: 1\n"
+        "    seeds: [0]\n"
+        "    train: {epochs: 1, batch_size: 8, lr: 0.1}\n"
+        "    attack: {eps: 0.1, steps: 1, step_size: 0.1}\n"
+        "    metrics: {}\n"
+        "    probe: {}\n"
+    )
+    proc = snakemake(REPO, "-n", "--configfile", str(tmp_path / "empty.yaml"), check=False)
+    message = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Error validating config" in message and "sources" in message, message
+    assert "Job stats" not in message
+
+
 @pytest.fixture(scope="module")
 def tiny_digits(tiny_run):
     return tiny_run / "results" / "tinydigits"
