@@ -94,7 +94,11 @@ def timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, float, An
 
 
 def time_calls(
-    fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int = 1, warmup_fn: Callable[[], Any] | None = None
+    fn: Callable[[], Any],
+    device: torch.device,
+    repeats: int,
+    warmup: int = 1,
+    warmup_fn: Callable[[], Any] | None = None,
 ) -> tuple[Timing, Any]:
     """``warmup`` untimed calls (of ``warmup_fn`` if given, e.g. a smaller input), then ``repeats`` timed calls."""
     for _ in range(warmup):
@@ -145,7 +149,9 @@ def judged(figures: dict[str, dict[str, Any]], name: str, settings: "Settings") 
     return figures[f"{name}_time" if settings.cuda else f"{name}_cpu_time"]
 
 
-def time_ratio(figures: dict[str, dict[str, Any]], num: str, den: str, settings: "Settings", wall: bool = False) -> float:
+def time_ratio(
+    figures: dict[str, dict[str, Any]], num: str, den: str, settings: "Settings", wall: bool = False
+) -> float:
     """median(num) / median(den) of the judged figures (``wall=True``: of the wall-time figures)."""
     if wall:
         return ratio(figures[f"{num}_time"], figures[f"{den}_time"], "median")

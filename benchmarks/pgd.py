@@ -57,7 +57,10 @@ def measure(settings: Settings) -> CaseResult:
     p = params_for(settings)
     ctx = setup(p, settings.device)
     timings, outs = time_interleaved(
-        {"ours": lambda: ours(ctx), "torchattacks": lambda: theirs(ctx)}, settings.device, settings.reps(5), settings.warmup
+        {"ours": lambda: ours(ctx), "torchattacks": lambda: theirs(ctx)},
+        settings.device,
+        settings.reps(5),
+        settings.warmup,
     )
     figures = {
         **time_figures("advtransfer_pgd", timings["ours"], settings),

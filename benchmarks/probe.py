@@ -16,7 +16,17 @@ import torch
 import torch.nn.functional as F
 
 from advtransfer import probe
-from benchmarks.common import CaseResult, Settings, build, class_images, figure, seeded, time_calls, time_figures, time_ratio
+from benchmarks.common import (
+    CaseResult,
+    Settings,
+    build,
+    class_images,
+    figure,
+    seeded,
+    time_calls,
+    time_figures,
+    time_ratio,
+)
 
 NAME = "probe"
 GOAL = "fit_linear_probe (L-BFGS) no slower than an SGD probe trained to the same test accuracy"
@@ -42,7 +52,9 @@ def features(ctx: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def lbfgs(ctx: dict[str, Any], feats: tuple[torch.Tensor, torch.Tensor]) -> tuple[probe.LinearProbe, float]:
-    fitted = probe.fit_linear_probe(feats[0], ctx["y"][0], l2=L2, max_iter=MAX_ITER, device=ctx["device"], num_classes=4)
+    fitted = probe.fit_linear_probe(
+        feats[0], ctx["y"][0], l2=L2, max_iter=MAX_ITER, device=ctx["device"], num_classes=4
+    )
     return fitted, fitted.evaluate(feats[1], ctx["y"][1])[0]
 
 

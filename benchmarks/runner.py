@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks [--quick] [--device cpu|cuda] [--repeats N] [--only CASE[,CASE]]
 
-Default: every case except ``main_job`` (opt-in, about six minutes); about ten minutes on a 2-core CPU.
+Default: every case except ``main_job`` (opt-in, about six minutes); 6 to 10 minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, int)):
         return str(value)
     if isinstance(value, (int, float)):
         if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
@@ -71,18 +71,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _cell(value: Any) -> str:
+    """A Markdown table cell: numbers formatted, pipes escaped."""
+    return (_fmt(value) if isinstance(value, (int, float)) else str(value)).replace("|", "\\|")
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """Plain-text (Markdown) table: one row per figure, then one row per case with its ratios and goal."""
     lines = ["| case | figure | min | median | max | unit | n |", "|---|---|---|---|---|---|---|"]
     for r in results:
         for name, f in r["figures"].items():
-            lines.append(
-                f"| {r['case']} | {name} | {_fmt(f['min'])} | {_fmt(f['median'])} | {_fmt(f['max'])} | {f['unit']} | {f.get('repeats', '')} |"
-            )
+            cells = [r["case"], name, f["min"], f["median"], f["max"], f["unit"], f.get("repeats", "")]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += ["", "| case | ratios | goal | met |", "|---|---|---|---|"]
     for r in results:
         ratios = ", ".join(f"{k} {_fmt(v)}" for k, v in r["ratios"].items())
-        lines.append(f"| {r['case']} | {ratios} | {r['goal']} | {'yes' if r['met'] else 'NO'} |")
+        lines.append(f"| {r['case']} | {ratios} | {_cell(r['goal'])} | {'yes' if r['met'] else 'NO'} |")
     notes = [f"- {r['case']}: {n}" for r in results for n in r.get("notes", [])]
     if notes:
         lines += ["", "Notes:", *notes]
@@ -115,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{case}] done in {record['wall_seconds']:.1f} s: goal {'met' if record['met'] else 'NOT met'} -> {path}",
               flush=True)  # fmt: skip
     text = table(results)
-    (settings.out / "table.md").write_text(text + "\n")
+    name = "table.md" if args.cases == list(DEFAULT_CASES) else f"table-{'-'.join(args.cases)}.md"
+    (settings.out / name).write_text(text + "\n")
     print()
     print(text)
     print(f"\ntotal {time.perf_counter() - started:.1f} s; JSON in {settings.out}")

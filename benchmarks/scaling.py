@@ -15,7 +15,19 @@ from typing import Any
 import torch
 
 from advtransfer import metrics
-from benchmarks.common import CaseResult, Settings, Timing, build, figure, images, judged, seeded, time_calls, time_figures, time_ratio
+from benchmarks.common import (
+    CaseResult,
+    Settings,
+    Timing,
+    build,
+    figure,
+    images,
+    judged,
+    seeded,
+    time_calls,
+    time_figures,
+    time_ratio,
+)
 
 NAME = "scaling"
 GOAL = "linear in N: time per image within +-30 % across N (informational for m)"
@@ -73,9 +85,11 @@ def measure(settings: Settings) -> CaseResult:
     ratios = {
         "per_image_max_over_min_across_N": max(per_image) / min(per_image),
         "per_image_iteration_max_over_min_across_N": max(per_iter) / min(per_iter),
-        f"iterations_N{n_hi}_over_N{n_lo}": figures[f"N{n_hi}_iterations"]["min"] / figures[f"N{n_lo}_iterations"]["min"],
+        f"iterations_N{n_hi}_over_N{n_lo}": figures[f"N{n_hi}_iterations"]["min"]
+        / figures[f"N{n_lo}_iterations"]["min"],
         f"time_m{m_hi}_over_m{m_lo}": time_ratio(figures, f"m{m_hi}", f"m{m_lo}", settings),
-        f"iterations_m{m_hi}_over_m{m_lo}": figures[f"m{m_hi}_iterations"]["min"] / figures[f"m{m_lo}_iterations"]["min"],
+        f"iterations_m{m_hi}_over_m{m_lo}": figures[f"m{m_hi}_iterations"]["min"]
+        / figures[f"m{m_lo}_iterations"]["min"],
     }
     notes = [f"{reps} timed call(s) per point after one warm-up call"]
     met = ratios["per_image_max_over_min_across_N"] <= 1.3

@@ -102,9 +102,15 @@ def measure(settings: Settings) -> CaseResult:
                     "min": images / f["max"], "median": images / f["median"], "max": images / f["min"],
                     "unit": unit, "repeats": f["repeats"],
                 }  # fmt: skip
-    t_val, _ = time_calls(lambda: train.evaluate(ctx["model"], *ctx["val"], 512, dev), dev, settings.reps(3), settings.warmup)
+    t_val, _ = time_calls(
+        lambda: train.evaluate(ctx["model"], *ctx["val"], 512, dev), dev, settings.reps(3), settings.warmup
+    )
     figures.update(time_figures("validation_pass", t_val, settings))
-    share = judged(figures, "validation_pass", settings)["median"] * p["epochs"] / judged(figures, "plain_loop", settings)["median"]
+    share = (
+        judged(figures, "validation_pass", settings)["median"]
+        * p["epochs"]
+        / judged(figures, "plain_loop", settings)["median"]
+    )
     figures["validation_share_of_plain_time"] = figure(100 * share, "%")
     figures["train_classifier_best_val_accuracy"] = figure(outs["library"].best_val_accuracy, "1")
     ratios = {

@@ -27,7 +27,9 @@ def dry_run() -> tuple[float, float, int]:
     proc = subprocess.run([sys.executable, *COMMAND], cwd=REPO, capture_output=True, text=True, timeout=600)
     seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
     if proc.returncode != 0:
-        raise RuntimeError(f"snakemake dry run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"snakemake dry run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     match = re.search(r"^total\s+(\d+)", proc.stdout + proc.stderr, flags=re.MULTILINE)
     return seconds, cpu, int(match.group(1)) if match else -1
 

@@ -56,7 +56,11 @@ def test_case_json_has_required_keys(quick_run, case):
 
 def test_unknown_case_is_rejected_with_the_list_of_cases():
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--only", "nonsense"], cwd=REPO, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "benchmarks", "--only", "nonsense"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2
     assert "unknown case(s) nonsense" in proc.stderr and "virtual_attack" in proc.stderr
