@@ -17,6 +17,9 @@ from advtransfer.jacobian import (
 )
 
 
+EXPLICIT_MAX_OUTPUTS = 16  # method "auto": form J from m vjps up to this many outputs (docs/performance.md)
+
+
 @dataclass(frozen=True)
 class VirtualAttack:
     """delta_f(x) = eps * v1(x) (Def. 1) with what the metrics need from the same computation."""
@@ -25,7 +28,8 @@ class VirtualAttack:
     deviation: torch.Tensor  # (B, m): Delta_{f, delta_f}(x) = J_f(x) delta_f(x)
     sigma1: torch.Tensor  # (B,): ||J_f(x)||_2
     sigma2: torch.Tensor  # (B,): second singular value (0 for rank one)
-    iterations: int
+    iterations: int  # Lanczos steps (0 when J was formed)
+    jacobian: torch.Tensor | None = None  # (B, m, n) when J was formed explicitly, for further products
 
 
 @torch.no_grad()  # torch.func transforms still differentiate; results carry no autograd graph
@@ -34,31 +38,40 @@ def virtual_attack(
     x: torch.Tensor,
     *,
     eps: float = 1.0,
-    method: Literal["exact", "lanczos"] = "lanczos",
+    method: Literal["exact", "lanczos", "auto"] = "lanczos",
     tol: float = 1e-6,
     max_iter: int = 100,
+    linearize: bool = False,
     generator: torch.Generator | None = None,
 ) -> VirtualAttack:
     """Virtual adversarial attack (Def. 1): eps times the top right singular vector of J_f(x), per sample.
 
-    ``exact`` takes the SVD of the explicit Jacobian; ``lanczos`` iterates on J^T J through jvp / vjp.
+    ``exact`` takes the SVD of the explicit Jacobian (vmap over jacrev); ``lanczos`` iterates on J^T J
+    through jvp / vjp (``linearize``: see JacobianOperator); ``auto`` forms J from m vjps and takes its SVD
+    when the model has at most EXPLICIT_MAX_OUTPUTS outputs, else runs ``lanczos``.
     """
+    jac = None
     if method == "exact":
         jac = jacobian(f, x)
+    elif method in ("lanczos", "auto"):
+        op = JacobianOperator(f, x, linearize=linearize)
+        if method == "auto" and op.n_out <= EXPLICIT_MAX_OUTPUTS:
+            jac = op.explicit()
+        else:
+            top = top_singular_lanczos(op, tol=tol, max_iter=max_iter, generator=generator)
+            deviation = op.matvec(top.v1)
+    else:
+        raise ValueError(f"virtual_attack: unknown method {method!r}; use 'exact', 'lanczos' or 'auto'")
+    if jac is not None:
         top = top_singular_exact(jac)
         deviation = torch.einsum("bmn,bn->bm", jac, top.v1)
-    elif method == "lanczos":
-        op = JacobianOperator(f, x)
-        top = top_singular_lanczos(op, tol=tol, max_iter=max_iter, generator=generator)
-        deviation = op.matvec(top.v1)
-    else:
-        raise ValueError(f"virtual_attack: unknown method {method!r}; use 'exact' or 'lanczos'")
     return VirtualAttack(
         delta=eps * top.v1,
         deviation=eps * deviation,
         sigma1=top.sigma1,
         sigma2=top.sigma2,
         iterations=top.iterations,
+        jacobian=jac,
     )
 
 

@@ -7,6 +7,7 @@ on x[i] only (put networks in eval mode so batch-norm uses its running statistic
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,19 +34,44 @@ def jvp(f: BatchedModel, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 class JacobianOperator:
-    """Matrix-free J_f(x_i) for a batch: ``matvec`` gives J v, ``rmatvec`` gives J^T u; J is never formed."""
+    """Matrix-free J_f(x_i) for a batch: ``matvec`` gives J v, ``rmatvec`` gives J^T u; J is never formed.
 
-    def __init__(self, f: BatchedModel, x: torch.Tensor):
+    ``linearize=True`` traces the forward-mode product once (``torch.func.linearize``, on the first
+    ``matvec``) and replays it: a one-off cost of a few hundred forward passes' worth of tracing that pays
+    when many products follow and the model's forward-mode rules are slow (max-pool); see
+    docs/performance.md. Results equal the plain jvp's.
+    """
+
+    def __init__(self, f: BatchedModel, x: torch.Tensor, *, linearize: bool = False):
         self.f = f
         self.x = x.detach()
         self.output, self._pullback = func.vjp(f, self.x)
         self.batch = self.x.shape[0]
         self.n_in = self.x[0].numel()
         self.n_out = self.output.shape[1]
+        self.linearize = linearize
+        self._linear: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """J_f(x_i) v_i for every sample (forward-mode product), shape (B, m)."""
-        return jvp(self.f, self.x, v)
+        if not self.linearize:
+            return jvp(self.f, self.x, v)
+        if self._linear is None:
+            with warnings.catch_warnings():  # torch-internal and harmless: its trace's constant folding,
+                warnings.filterwarnings("ignore", message="Attempted to insert a get_attr Node")
+                warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated")  # jvp rules
+                _, self._linear = func.linearize(self.f, self.x)
+        return self._linear(v.reshape(self.x.shape).to(self.x.dtype))
+
+    def explicit(self) -> torch.Tensor:
+        """J_f(x_i) as (B, m, n) from m reverse-mode products through the stored pullback.
+
+        Costs m backward passes of the batch and no forward pass: cheaper than a Krylov iteration
+        (about m + 1 steps of jvp + vjp) when the model has few outputs, e.g. a classifier's logits.
+        """
+        eye = torch.eye(self.n_out, dtype=self.output.dtype, device=self.output.device)
+        rows = [self.rmatvec(eye[k].expand(self.batch, self.n_out)) for k in range(self.n_out)]
+        return torch.stack(rows, dim=1)
 
     def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
         """J_f(x_i)^T u_i for every sample (reverse-mode product), shape (B, n)."""

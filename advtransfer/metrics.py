@@ -181,16 +181,18 @@ def transferability(
     target: BatchedModel,
     x: torch.Tensor,
     *,
-    method: Literal["exact", "lanczos"] = "lanczos",
+    method: Literal["exact", "lanczos", "auto"] = "auto",
     tol: float = 1e-6,
     max_iter: int = 100,
     batch_size: int | None = None,
+    linearize: bool = False,
     generator: torch.Generator | None = None,
 ) -> Transferability:
     """tau1, tau2, alpha (Defs. 2-3) and the singular-value ratios (Def. 4) of ``source`` to ``target`` on x.
 
     Both virtual attacks (Def. 1) are computed per sample; the target's deviation is taken under the
-    SOURCE's attack for tau2 and alpha. ``batch_size`` bounds memory; results do not depend on it.
+    SOURCE's attack for tau2 and alpha. ``method`` and ``linearize`` as in ``virtual_attack``;
+    ``batch_size`` bounds memory. Results depend on neither beyond the solver's tolerance.
     """
     fields = ("delta_s", "delta_t", "dev_s", "dev_t", "dev_tt", "sigma1_s", "sigma2_s", "sigma1_t", "sigma2_t")
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in fields}
@@ -198,13 +200,18 @@ def transferability(
     step = batch_size or x.shape[0]
     for start in range(0, x.shape[0], step):
         xb = x[start : start + step]
-        att_s = virtual_attack(source, xb, method=method, tol=tol, max_iter=max_iter, generator=generator)
-        att_t = virtual_attack(target, xb, method=method, tol=tol, max_iter=max_iter, generator=generator)
+        solver = {"method": method, "tol": tol, "max_iter": max_iter, "linearize": linearize, "generator": generator}
+        att_s = virtual_attack(source, xb, **solver)
+        att_t = virtual_attack(target, xb, **solver)
+        if att_t.jacobian is not None:
+            dev_t = torch.einsum("bmn,bn->bm", att_t.jacobian, att_s.delta)
+        else:
+            dev_t = jvp(target, xb, att_s.delta)
         batch = {
             "delta_s": att_s.delta,
             "delta_t": att_t.delta,
             "dev_s": att_s.deviation,  # J_S delta_S
-            "dev_t": jvp(target, xb, att_s.delta),  # J_T delta_S
+            "dev_t": dev_t,  # J_T delta_S
             "dev_tt": att_t.deviation,  # J_T delta_T
             "sigma1_s": att_s.sigma1,
             "sigma2_s": att_s.sigma2,

@@ -1,11 +1,12 @@
 """Case scaling: time of ``metrics.transferability`` against the number of images N and the feature width m.
 
 Source: SmallCNN penultimate features, reference: SmallCNN logits (d = 4), 28x28 grayscale, random
-weights, Lanczos at the workflow's tolerance (1e-5). Sweep 1: N = 64, 128, 256 at m = 128, one batch
-(batch_size = N), reported as time per image (constant if the cost is linear in N). Sweep 2: m = 64, 128,
-256 (``SmallCNN(hidden=m)``) at N = 128. The Lanczos iteration count is recorded with each point: the
-batch runs until its slowest sample converges, so the count (and the time per image) can grow with N.
-Warm-up: one call at the smallest N.
+weights, run as the metrics rule runs it (batch-norm-folded models, ``method="auto"``, ``linearize``,
+tol 1e-5, the digits / fashion_mnist ``metrics.batch_size`` of 64). Sweep 1: N = 64, 128, 256, 512 at
+m = 128, reported as time per image (constant if the cost is linear in N). Sweep 2: m = 64, 128, 256
+(``SmallCNN(hidden=m)``) at N = 128. The Lanczos iteration count (the largest over the batches) is
+recorded with each point: a batch runs until its slowest sample converges, which is why the rule works
+in fixed-size batches. Warm-up: one call at the smallest N.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from advtransfer import metrics
+from advtransfer.models import fold_batchnorm
 from benchmarks.common import (
     CaseResult,
     Settings,
@@ -35,23 +37,24 @@ GOAL = "linear in N: time per image within +-30 % across N (informational for m)
 
 def params_for(settings: Settings) -> dict[str, Any]:
     if settings.quick:
-        return {"size": 8, "n_values": [8, 16], "m_values": [16, 32], "m_at_n": 16, "n_at_m": 8}
-    return {"size": 28, "n_values": [64, 128, 256], "m_values": [64, 128, 256], "m_at_n": 128, "n_at_m": 128}
+        return {"size": 8, "n_values": [8, 16], "m_values": [24, 32], "m_at_n": 24, "n_at_m": 8, "batch_size": 8}
+    return {"size": 28, "n_values": [64, 128, 256, 512], "m_values": [64, 128, 256], "m_at_n": 128, "n_at_m": 128,
+            "batch_size": 64}  # fmt: skip
 
 
 def setup(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    reference = build("small_cnn", 4, 1, params["size"], seed=1).to(device)
-    sources = {m: build("small_cnn", 4, 1, params["size"], seed=0, hidden=m).to(device) for m in params["m_values"]}
-    if params["m_at_n"] not in sources:
-        sources[params["m_at_n"]] = build("small_cnn", 4, 1, params["size"], seed=0, hidden=params["m_at_n"]).to(device)
-    x = images(max(params["n_values"] + [params["n_at_m"]]), 1, params["size"], seed=4).to(device)
-    return {"reference": reference, "sources": sources, "x": x}
+    size = params["size"]
+    reference = fold_batchnorm(build("small_cnn", 4, 1, size, seed=1), "logits").to(device)
+    widths = set(params["m_values"]) | {params["m_at_n"]}
+    sources = {m: fold_batchnorm(build("small_cnn", 4, 1, size, seed=0, hidden=m), "features").to(device) for m in widths}
+    x = images(max(params["n_values"] + [params["n_at_m"]]), 1, size, seed=4).to(device)
+    return {"reference": reference, "sources": sources, "x": x, "batch_size": params["batch_size"]}
 
 
 def point(ctx: dict[str, Any], n: int, m: int) -> metrics.Transferability:
     return metrics.transferability(
-        ctx["sources"][m].features, ctx["reference"], ctx["x"][:n], method="lanczos", tol=1e-5, max_iter=100,
-        batch_size=None, generator=seeded(0),
+        ctx["sources"][m], ctx["reference"], ctx["x"][:n], method="auto", tol=1e-5, max_iter=100,
+        batch_size=ctx["batch_size"], linearize=True, generator=seeded(0),
     )  # fmt: skip
 
 

@@ -2,16 +2,20 @@
 
 Source: a SmallCNN's penultimate features (m = 128) and reference: another SmallCNN's logits (d = 4),
 both on 28x28 grayscale images (n = 784), random weights: the shapes of the fashion_mnist scenario.
-``batched`` is ``metrics.transferability(method="lanczos")`` with the workflow's settings (tol 1e-5,
-max_iter 100, batch_size 250). ``per_sample`` is the loop the paper's code runs: for each image the
-explicit Jacobians of source and reference (``jacobian.jacobian`` on that one image), their SVDs, the
-deviations, then the same formulas (``metrics.alignment_matrix``, ``tau1``, ``tau2``, ``alpha``).
+``batched`` is what the metrics rule runs: ``metrics.transferability(method="auto", linearize=True)`` on
+batch-norm-folded copies (``models.fold_batchnorm``) with the workflow's settings (tol 1e-5, max_iter
+100, batch_size 64): Lanczos for the source, J formed from 4 vjps for the reference. ``per_sample`` is
+the loop the paper's code runs, on the same folded models: for each image the explicit Jacobians of
+source and reference (``jacobian.jacobian`` on that one image), their SVDs, the deviations, then the
+same formulas (``metrics.alignment_matrix``, ``tau1``, ``tau2``, ``alpha``). ``batched_plain`` is the
+batched path without the three speed-ups (Lanczos for both models, plain jvp, batch norm not folded),
+timed to show what each adds up to.
 
 On the CPU the per-sample loop runs on the first ``--tau-subset`` images (default 100) and its time is
 extrapolated linearly to N (each image costs the same: fixed shapes, no batching). Agreement: the largest
 |tau1(x_i)| difference between the two paths on the subset. ``--tau-model resnet18_cifar`` (with small
 ``--tau-images``) runs the same comparison on ResNet-18 (source features m = 512, reference logits).
-The batched path's warm-up call uses the first batch (250 images) only.
+The batched path's warm-up call uses its first batch only.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import torch
 
 from advtransfer import jacobian, metrics
+from advtransfer.models import fold_batchnorm
 from benchmarks.common import CaseResult, Settings, build, figure, images, seeded, time_calls, time_figures, time_ratio
 
 NAME = "transferability"
@@ -37,7 +42,7 @@ def params_for(settings: Settings) -> dict[str, Any]:
     subset = settings.tau_subset or (n if settings.cuda else min(n, 100))
     return {
         "model": model, "channels": 3 if resnet else 1, "size": 32 if resnet else 28, "n_images": n,
-        "subset": min(subset, n), "tol": 1e-5, "max_iter": 100, "batch_size": 100 if resnet else 250,
+        "subset": min(subset, n), "tol": 1e-5, "max_iter": 100, "batch_size": 100 if resnet else 64,
     }  # fmt: skip
 
 
@@ -46,14 +51,18 @@ def setup(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
     source = build(params["model"], 4, c, s, seed=0).to(device)
     reference = build(params["model"], 4, c, s, seed=1).to(device)
     x = images(params["n_images"], c, s, seed=2).to(device)
-    return {"source": source.features, "reference": reference, "x": x, "params": params}
+    return {
+        "source": fold_batchnorm(source, "features"), "reference": fold_batchnorm(reference, "logits"),
+        "plain_source": source.features, "plain_reference": reference, "x": x, "params": params,
+    }  # fmt: skip
 
 
-def batched(ctx: dict[str, Any], x: torch.Tensor | None = None) -> metrics.Transferability:
+def batched(ctx: dict[str, Any], x: torch.Tensor | None = None, plain: bool = False) -> metrics.Transferability:
     p = ctx["params"]
+    models = (ctx["plain_source"], ctx["plain_reference"]) if plain else (ctx["source"], ctx["reference"])
     return metrics.transferability(
-        ctx["source"], ctx["reference"], ctx["x"] if x is None else x, method="lanczos", tol=p["tol"],
-        max_iter=p["max_iter"], batch_size=p["batch_size"], generator=seeded(0),
+        *models, ctx["x"] if x is None else x, method="lanczos" if plain else "auto", tol=p["tol"],
+        max_iter=p["max_iter"], batch_size=p["batch_size"], linearize=not plain, generator=seeded(0),
     )  # fmt: skip
 
 
@@ -97,6 +106,10 @@ def measure(settings: Settings) -> CaseResult:
         lambda: batched(ctx), dev, settings.reps(heavy), settings.warmup,
         warmup_fn=lambda: batched(ctx, ctx["x"][: p["batch_size"]]),
     )  # fmt: skip
+    t_plain, plain = time_calls(
+        lambda: batched(ctx, plain=True), dev, settings.reps(heavy), settings.warmup,
+        warmup_fn=lambda: batched(ctx, ctx["x"][: p["batch_size"]], plain=True),
+    )  # fmt: skip
     t_loop, loop = time_calls(
         lambda: per_sample(ctx, ctx["x"][:k]), dev, settings.reps(3), settings.warmup,
         warmup_fn=lambda: per_sample(ctx, ctx["x"][:1]),
@@ -104,11 +117,14 @@ def measure(settings: Settings) -> CaseResult:
     figures = {
         **time_figures("batched", t_batched, settings),
         **time_figures("batched_per_image", t_batched, settings, per=1e3 / n, unit="ms"),
+        **time_figures("batched_plain", t_plain, settings),
         **time_figures("per_sample_subset", t_loop, settings),
         **time_figures("per_sample_extrapolated", t_loop, settings, per=n / k),
         **time_figures("per_sample_per_image", t_loop, settings, per=1e3 / k, unit="ms"),
         "lanczos_iterations": figure(res.iterations, "iterations"),
+        "lanczos_iterations_plain": figure(plain.iterations, "iterations"),
         "tau1_x_max_abs_diff_subset": figure(float((res.tau1_x[:k] - loop["tau1_x"]).abs().max()), "1"),
+        "tau1_max_abs_diff_plain": figure(float((res.tau1 - plain.tau1).abs()), "1"),
         "tau1": figure(float(res.tau1), "1"),
         "tau2": figure(float(res.tau2), "1"),
         "alpha": figure(float(res.alpha), "1"),
@@ -116,6 +132,7 @@ def measure(settings: Settings) -> CaseResult:
     ratios = {
         "speedup": time_ratio(figures, "per_sample_extrapolated", "batched", settings),
         "speedup_wall": time_ratio(figures, "per_sample_extrapolated", "batched", settings, wall=True),
+        "speedup_plain_batched": time_ratio(figures, "batched_plain", "batched", settings),
     }
     notes = []
     if k < n:

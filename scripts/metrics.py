@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from advtransfer import data, metrics
 from advtransfer.io import load_tensors, save_json
-from advtransfer.models import load_classifier
+from advtransfer.models import fold_batchnorm, load_classifier
 from advtransfer.runtime import configure, generator, resolve_device
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
@@ -21,11 +21,12 @@ x = data.load_images(
     p.target["dataset"], p.root, "test", split["test_idx"][chosen],
     channels=p.channels, size=p.image_size, domain=p.target["domain"], seed=p.domain_seed,
 )  # fmt: skip
-source = load_classifier(sm.input.source).to(device)
 reference = load_classifier(sm.input.reference).to(device)
-result = metrics.transferability(
-    source.features, reference, x.to(device), method="lanczos", tol=cfg["tol"], max_iter=cfg["max_iter"],
-    batch_size=cfg["batch_size"], generator=generator(int(sm.wildcards.seed)),
+result = metrics.transferability(  # on batch-norm-folded copies: same functions, cheaper jvp / vjp
+    fold_batchnorm(load_classifier(sm.input.source), "features").to(device),
+    fold_batchnorm(reference, "logits").to(device),
+    x.to(device), method="auto", tol=cfg["tol"], max_iter=cfg["max_iter"], batch_size=cfg["batch_size"],
+    linearize=True, generator=generator(int(sm.wildcards.seed)),
 )  # fmt: skip
 with torch.no_grad():
     logits_adv = torch.cat([reference(b.to(device)).cpu() for b in attack["x_adv"].split(500)])

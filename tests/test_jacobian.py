@@ -15,7 +15,7 @@ from torch import nn
 from advtransfer import metrics
 from advtransfer.attacks import virtual_attack
 from advtransfer.jacobian import JacobianOperator, jacobian, top_singular_exact, top_singular_lanczos
-from advtransfer.models import SigmoidMLP, sigmoid_mlp_smoothness
+from advtransfer.models import SigmoidMLP, SmallCNN, sigmoid_mlp_smoothness
 
 from tests.nets import frozen
 
@@ -48,8 +48,8 @@ def small_cnn(seed: int, dtype: torch.dtype, channels: int = 1, n_out: int = 10,
     return frozen(net, dtype)
 
 
-def images(n: int, channels: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
-    return torch.rand(n, channels, 8, 8, generator=torch.Generator().manual_seed(seed)).to(dtype)
+def images(n: int, channels: int, dtype: torch.dtype, seed: int, size: int = 8) -> torch.Tensor:
+    return torch.rand(n, channels, size, size, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
 def tanh_mlp(n_in: int, n_hidden: int, n_out: int, seed: int, dtype=F64) -> nn.Module:
@@ -131,6 +131,23 @@ def test_jacobian_operator_matches_explicit_jacobian(dtype):
     # matvec accepts image-shaped vectors too
     torch.testing.assert_close(op.matvec(v.reshape(x.shape)), jv)
     torch.testing.assert_close(op.output, f(x))
+    # J itself from m vjps through the pullback, and the traced (linearized) forward product
+    torch.testing.assert_close(op.explicit().double(), jac, **tol)
+    linear = JacobianOperator(f, x, linearize=True)
+    torch.testing.assert_close(linear.matvec(v), jv, **tol)
+    torch.testing.assert_close(linear.matvec(v.reshape(x.shape)), jv, **tol)  # the trace is reused
+
+
+def test_linearized_operator_on_batchnorm_maxpool_cnn():
+    """linearize=True gives the same J v as the plain jvp on SmallCNN (batch norm in eval mode, max-pool),
+    the model whose forward-mode rules it exists to avoid."""
+    torch.manual_seed(4)
+    net = frozen(SmallCNN(3, 1, 28), F64)
+    x = images(3, 1, F64, seed=4, size=28)
+    v = torch.randn(3, 784, dtype=F64, generator=torch.Generator().manual_seed(4))
+    plain, linear = JacobianOperator(net.features, x), JacobianOperator(net.features, x, linearize=True)
+    torch.testing.assert_close(linear.matvec(v), plain.matvec(v), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(linear.gram_matvec(v), plain.gram_matvec(v), rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- Lanczos vs exact SVD
@@ -226,6 +243,22 @@ def test_lanczos_mixed_batch_of_dead_and_live_samples():
     torch.testing.assert_close(lanczos.sigma1, exact.sigma1, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_out, formed", [(4, True), (16, True), (17, False)])
+def test_auto_method_forms_small_jacobians_and_iterates_on_large(n_out, formed):
+    """virtual_attack(method="auto"): up to EXPLICIT_MAX_OUTPUTS outputs J is formed from m vjps (no Lanczos
+    steps, J returned), above it Lanczos runs; both agree with the exact SVD."""
+    f = small_cnn(30 + n_out, F64, channels=1, n_out=n_out)
+    x = images(6, 1, F64, seed=n_out)
+    exact = virtual_attack(f, x, method="exact")
+    auto = virtual_attack(f, x, method="auto", linearize=True, generator=torch.Generator().manual_seed(0))
+    assert (auto.jacobian is not None) == formed and (auto.iterations == 0) == formed
+    if formed:
+        torch.testing.assert_close(auto.jacobian, exact.jacobian, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(auto.delta, exact.delta, rtol=1e-10, atol=1e-12)
+    assert (per_sample_abs_cos(auto.delta, exact.delta) >= 0.999).all()
+    torch.testing.assert_close(auto.sigma1, exact.sigma1, rtol=1e-4, atol=0)
+
+
 def test_lanczos_is_reproducible_with_a_generator():
     """Same generator seed, same Lanczos output."""
     f = small_cnn(9, F32, channels=1)
@@ -242,12 +275,15 @@ def test_matrix_free_transferability_matches_exact(dtype):
     f_t = small_cnn(22, dtype, channels=1, n_out=10)
     x = images(24, 1, dtype, seed=21)
     exact = metrics.transferability(f_s, f_t, x, method="exact")
-    lanczos = metrics.transferability(f_s, f_t, x, method="lanczos", generator=torch.Generator().manual_seed(6))
-    for name in ("tau1", "tau2", "alpha"):
-        assert float(getattr(lanczos, name)) == pytest.approx(float(getattr(exact, name)), abs=1e-3), name
     assert 0.01 < float(exact.tau1) < 0.99 and 0.01 < float(exact.tau2) < 0.99  # non-trivial case
-    torch.testing.assert_close(lanczos.norm_s_x, exact.norm_s_x, rtol=1e-4, atol=0)
-    torch.testing.assert_close(lanczos.lambda_t_x, exact.lambda_t_x, rtol=1e-3, atol=1e-4)
+    # Lanczos for both models, plain and traced jvp; auto forms both Jacobians (6 and 10 outputs) from vjps
+    for method, linearize in (("lanczos", False), ("lanczos", True), ("auto", False)):
+        free = metrics.transferability(f_s, f_t, x, method=method, linearize=linearize,
+                                       generator=torch.Generator().manual_seed(6))  # fmt: skip
+        for name in ("tau1", "tau2", "alpha"):
+            assert float(getattr(free, name)) == pytest.approx(float(getattr(exact, name)), abs=1e-3), name
+        torch.testing.assert_close(free.norm_s_x, exact.norm_s_x, rtol=1e-4, atol=0)
+        torch.testing.assert_close(free.lambda_t_x, exact.lambda_t_x, rtol=1e-3, atol=1e-4)
 
 
 # ------------------------------------------------------------------ Theorem 3's smoothness constant
