@@ -41,7 +41,7 @@ import shutil
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from advtransfer.io import atomic_path
+from advtransfer.names import CLASS_ALIASES, CLASS_NAMES, DATASETS, canonical_dataset, class_indices, class_names
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +78,6 @@ __all__ = [
     "apply_domain",
 ]
 
-DATASETS = ("cifar10", "stl10", "fashion_mnist", "digits")
-
-# torchvision's class names (CIFAR-10's come from its batches.meta, STL-10's from class_names.txt).
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    "stl10": ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"),
-    "fashion_mnist": tuple(tvd.FashionMNIST.classes),
-    "digits": tuple(str(d) for d in range(10)),
-}
-
 # (channels, height, width) of the images load_split returns.
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
     "cifar10": (3, 32, 32),
@@ -94,14 +85,6 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
     "fashion_mnist": (1, 28, 28),
     "digits": (1, 8, 8),
 }
-
-# Groups of slugs naming the same class across datasets; a requested name that is not a class of the
-# dataset is looked up here (so 'car' finds CIFAR-10's 'automobile' and 'automobile' finds STL-10's 'car').
-CLASS_ALIASES: tuple[frozenset[str], ...] = (
-    frozenset({"automobile", "car"}),
-    frozenset({"airplane", "aeroplane", "plane"}),
-    frozenset({"t_shirt_top", "t_shirt", "tshirt"}),
-)
 
 # MD5 of the UNCOMPRESSED official Fashion-MNIST idx files, i.e. of the content of the archives whose MD5s
 # torchvision lists in FashionMNIST.resources (and the Fashion-MNIST README). Debian's package ships the same
@@ -125,61 +108,9 @@ class DataIntegrityError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------- names
-def canonical_dataset(name: str) -> str:
-    """Normalise a dataset name ('CIFAR-10', 'FashionMNIST', 'fashion-mnist' ...) to one of ``DATASETS``."""
-    key = re.sub(r"[^a-z0-9]", "", str(name).lower())
-    table = {"cifar10": "cifar10", "stl10": "stl10", "fashionmnist": "fashion_mnist", "digits": "digits"}
-    if key not in table:
-        raise ValueError(f"unknown dataset {name!r}; available datasets: {', '.join(DATASETS)}")
-    return table[key]
-
-
-def class_names(dataset: str) -> tuple[str, ...]:
-    """The dataset's class names in label order (torchvision's names; digits: '0'..'9')."""
-    return CLASS_NAMES[canonical_dataset(dataset)]
-
-
 def image_shape(dataset: str) -> tuple[int, int, int]:
     """(C, H, W) of the images ``load_split`` returns for the dataset."""
     return IMAGE_SHAPES[canonical_dataset(dataset)]
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
-
-
-def class_indices(dataset: str, names: Sequence[str]) -> list[int]:
-    """Label indices of the classes ``names`` in ``dataset``, matched by name (case-insensitive, slugs
-    like 'ankle_boot' accepted, aliases such as 'car' <-> 'automobile'), in the order given.
-
-    An unknown or repeated name raises ValueError naming the dataset, the name and the available names.
-    """
-    dataset = canonical_dataset(dataset)
-    if isinstance(names, str):
-        names = [names]
-    available = CLASS_NAMES[dataset]
-    by_slug = {_slug(c): i for i, c in enumerate(available)}
-    out: list[int] = []
-    for name in names:
-        slug = _slug(name)
-        idx = by_slug.get(slug)
-        if idx is None:
-            for group in CLASS_ALIASES:
-                if slug in group:
-                    hits = [by_slug[s] for s in group if s in by_slug]
-                    if hits:
-                        idx = hits[0]
-                        break
-        if idx is None:
-            raise ValueError(
-                f"dataset {dataset!r} has no class {name!r}; available classes: {', '.join(map(repr, available))}"
-            )
-        if idx in out:
-            raise ValueError(
-                f"dataset {dataset!r}: class {name!r} ({available[idx]!r}) is listed twice in {list(names)}"
-            )
-        out.append(idx)
-    return out
 
 
 # ------------------------------------------------------------------------------------- file specs
@@ -319,6 +250,29 @@ def _check_md5(path: Path, md5: str | None) -> str | None:
     return f"{path}: MD5 {actual} differs from the official {md5} (corrupt, truncated or not the official file)"
 
 
+def _write_verified(dest: Path, write: Callable[[Path], object], md5: str | None, origin: str) -> None:
+    """Write ``dest`` atomically through ``write(tmp)`` with mode 0644 and check its MD5 (None: skip).
+
+    A mismatch raises DataIntegrityError naming ``origin`` and leaves ``dest`` as it was.
+    """
+    with atomic_path(dest) as tmp:
+        write(tmp)
+        os.chmod(tmp, _FILE_MODE)
+        err = _check_md5(tmp, md5)
+        if err is not None:
+            raise DataIntegrityError(err.replace(str(tmp), origin))
+
+
+def _gunzip_to(src: Path, dest: Path) -> None:
+    with gzip.open(src, "rb") as stream:
+        _copy_stream(stream, dest)
+
+
+def _copy_stream(stream, dest: Path) -> None:
+    with open(dest, "wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+
+
 def _install_from_mirror(spec, mirror: Path, folder: Path, todo, verify, problems) -> list[str]:
     if not mirror.is_dir():
         for f in todo:
@@ -334,9 +288,7 @@ def _install_from_mirror(spec, mirror: Path, folder: Path, todo, verify, problem
         if not (folder / opt).is_file():
             for cand in (mirror / spec.folder / opt, mirror / opt):
                 if cand.is_file():
-                    with atomic_path(folder / opt) as tmp:
-                        shutil.copyfile(cand, tmp)
-                        os.chmod(tmp, _FILE_MODE)
+                    _write_verified(folder / opt, lambda tmp, cand=cand: shutil.copyfile(cand, tmp), None, str(cand))
                     break
     return left
 
@@ -353,16 +305,9 @@ def _install_one(spec, mirror: Path, folder: Path, fname: str, verify: bool, pro
             continue
         seen.add(cand)
         try:
-            with atomic_path(dest) as tmp:
-                if cand.suffix == ".gz":
-                    with gzip.open(cand, "rb") as src, open(tmp, "wb") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-                else:
-                    shutil.copyfile(cand, tmp)
-                os.chmod(tmp, _FILE_MODE)
-                err = _check_md5(tmp, spec.files[fname]) if verify else None
-                if err is not None:
-                    raise DataIntegrityError(err.replace(str(tmp), f"{cand} (as {fname})"))
+            write = _gunzip_to if cand.suffix == ".gz" else shutil.copyfile
+            md5 = spec.files[fname] if verify else None
+            _write_verified(dest, lambda tmp, cand=cand: write(cand, tmp), md5, f"{cand} (as {fname})")
         except DataIntegrityError as exc:
             problems[fname].append(str(exc))
             continue
@@ -391,14 +336,9 @@ def _install_from_archive(spec, archive: Path, folder: Path, todo, verify, probl
                 if fname is None or not member.isfile():
                     continue
                 src = tar.extractfile(member)
+                md5 = spec.files[fname] if verify else None
                 try:
-                    with atomic_path(folder / fname) as tmp:
-                        with open(tmp, "wb") as out:
-                            shutil.copyfileobj(src, out, 1 << 20)
-                        os.chmod(tmp, _FILE_MODE)
-                        err = _check_md5(tmp, spec.files[fname]) if verify else None
-                        if err is not None:
-                            raise DataIntegrityError(err.replace(str(tmp), f"{archive}:{member.name}"))
+                    _write_verified(folder / fname, lambda tmp: _copy_stream(src, tmp), md5, f"{archive}:{member.name}")
                 except DataIntegrityError as exc:
                     problems[fname].append(str(exc))
                     continue

@@ -8,8 +8,9 @@ on x[i] only (put networks in eval mode so batch-norm uses its running statistic
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import func
@@ -30,7 +31,18 @@ def jacobian(f: BatchedModel, x: torch.Tensor) -> torch.Tensor:
 def jvp(f: BatchedModel, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """J_f(x_i) v_i for every sample by one forward-mode pass, shape (B, m); v may be flat (B, n)."""
     x = x.detach()
-    return func.jvp(f, (x,), (v.reshape(x.shape).to(x.dtype),))[1]
+    with _quiet_forward_ad():
+        return func.jvp(f, (x,), (v.reshape(x.shape).to(x.dtype),))[1]
+
+
+@contextmanager
+def _quiet_forward_ad() -> Iterator[None]:
+    """Silence torch-internal, harmless warnings of forward-mode AD: the deprecation of torch.jit.script
+    (used once per process to load its jvp rules) and linearize's constant folding of its trace."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated")
+        warnings.filterwarnings("ignore", message="Attempted to insert a get_attr Node")
+        yield
 
 
 class JacobianOperator:
@@ -57,9 +69,7 @@ class JacobianOperator:
         if not self.linearize:
             return jvp(self.f, self.x, v)
         if self._linear is None:
-            with warnings.catch_warnings():  # torch-internal and harmless: its trace's constant folding,
-                warnings.filterwarnings("ignore", message="Attempted to insert a get_attr Node")
-                warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated")  # jvp rules
+            with _quiet_forward_ad():
                 _, self._linear = func.linearize(self.f, self.x)
         return self._linear(v.reshape(self.x.shape).to(self.x.dtype))
 

@@ -67,9 +67,7 @@ def check_config():
             )
     if not SCENARIOS:
         return
-    from advtransfer import (
-        data,
-    )  # imported only when scenarios exist (torchvision is slow to import)
+    from advtransfer import names  # names only: no torch import at every start
 
     for name, scenario in SCENARIOS.items():
         key = f"scenarios.{name}"
@@ -86,22 +84,22 @@ def check_config():
         )
         for where, dataset, classes in checks:
             try:
-                data.class_indices(dataset, classes)
+                names.class_indices(dataset, classes)
             except ValueError as err:
                 raise WorkflowError(f"config key {where}: {err}") from None
         unknown = [
             d
             for d in scenario["target"]["domain"].split("+")
-            if d.strip() not in data.DOMAINS
+            if d.strip() not in names.DOMAIN_NAMES
         ]
         if unknown:
             raise WorkflowError(
-                f"config key {key}.target.domain: unknown domain {unknown}; use one of {list(data.DOMAINS)} "
+                f"config key {key}.target.domain: unknown domain {unknown}; use one of {list(names.DOMAIN_NAMES)} "
                 "or several joined by '+'"
             )
-        same = data.canonical_dataset(
+        same = names.canonical_dataset(
             scenario["source_dataset"]
-        ) == data.canonical_dataset(scenario["target"]["dataset"])
+        ) == names.canonical_dataset(scenario["target"]["dataset"])
         if same and scenario["split"]["source_pool_fraction"] is None:
             raise WorkflowError(
                 f"config key {key}.split.source_pool_fraction: sources and target both use "

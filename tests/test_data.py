@@ -392,3 +392,20 @@ def test_apply_domain():
     assert both.dtype == torch.float32 and torch.allclose(both, D.apply_domain(1 - D.to_float(x), "blur"))
     with pytest.raises(ValueError, match="available"):
         D.apply_domain(x, "sepia")
+
+
+def test_names_module_agrees_with_torchvision_and_domains_without_importing_torch():
+    """advtransfer.names (what the workflow checks configs against at every start) holds torchvision's
+    Fashion-MNIST class names and data.DOMAINS' names, and imports no torch."""
+    import subprocess
+    import sys
+
+    from torchvision import datasets as tvd
+
+    from advtransfer import names
+
+    assert names.CLASS_NAMES["fashion_mnist"] == tuple(tvd.FashionMNIST.classes)
+    assert names.DOMAIN_NAMES == tuple(D.DOMAINS)
+    assert D.class_indices is names.class_indices and D.CLASS_NAMES is names.CLASS_NAMES
+    code = "import sys, advtransfer.names; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(names.__file__).parents[1]).returncode == 0
