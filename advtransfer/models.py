@@ -169,19 +169,24 @@ class _Features(nn.Module):
         return self.model.features(x)
 
 
-def fold_batchnorm(model: nn.Module, output: str = "logits") -> nn.Module:
-    """The eval-mode function x -> logits (or -> ``features``) with each BatchNorm folded into the
-    convolution or linear layer before it (torch.fx ``fuse``), as a new module; ``model`` is unchanged.
+def inference_graph(model: nn.Module, output: str = "logits") -> nn.Module:
+    """An eval-mode copy of ``model``'s x -> logits (or x -> ``features``) for Jacobian products: a torch.fx
+    graph with every BatchNorm folded into the convolution or linear layer before it (torch.fx ``fuse``)
+    and in-place activations made out-of-place; ``model`` is unchanged.
 
-    The same function up to float rounding, with cheaper Jacobian products: eval-mode batch-norm's
-    backward and forward-mode rules cost about as much as the convolutions of SmallCNN
-    (docs/performance.md). Models torch.fx cannot trace fail here with torch's message.
+    The same function up to float rounding. Folding removes batch norm's backward and forward-mode work
+    (as costly as SmallCNN's convolutions); without in-place ops ``torch.func.linearize`` can constant-fold
+    the primal pass, so a traced jvp costs one forward pass instead of three (ResNet-18; see
+    docs/performance.md). Models torch.fx cannot trace fail here with torch's message.
     """
     from torch.fx.experimental.optimization import fuse
 
     if output not in ("logits", "features"):
-        raise ValueError(f"fold_batchnorm: output must be 'logits' or 'features', got {output!r}")
+        raise ValueError(f"inference_graph: output must be 'logits' or 'features', got {output!r}")
     frozen = copy.deepcopy(model).eval()
+    for module in frozen.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
     return fuse(_Features(frozen) if output == "features" else frozen, inplace=True)
 
 

@@ -1,7 +1,7 @@
 """Case scaling: time of ``metrics.transferability`` against the number of images N and the feature width m.
 
 Source: SmallCNN penultimate features, reference: SmallCNN logits (d = 4), 28x28 grayscale, random
-weights, run as the metrics rule runs it (batch-norm-folded models, ``method="auto"``, ``linearize``,
+weights, run as the metrics rule runs it (``models.inference_graph``, ``method="auto"``, ``linearize``,
 tol 1e-5, the digits / fashion_mnist ``metrics.batch_size`` of 64). Sweep 1: N = 64, 128, 256, 512 at
 m = 128, reported as time per image (constant if the cost is linear in N). Sweep 2: m = 64, 128, 256
 (``SmallCNN(hidden=m)``) at N = 128. The Lanczos iteration count (the largest over the batches) is
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from advtransfer import metrics
-from advtransfer.models import fold_batchnorm
+from advtransfer.models import inference_graph
 from benchmarks.common import (
     CaseResult,
     Settings,
@@ -44,9 +44,9 @@ def params_for(settings: Settings) -> dict[str, Any]:
 
 def setup(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
     size = params["size"]
-    reference = fold_batchnorm(build("small_cnn", 4, 1, size, seed=1), "logits").to(device)
+    reference = inference_graph(build("small_cnn", 4, 1, size, seed=1), "logits").to(device)
     widths = set(params["m_values"]) | {params["m_at_n"]}
-    sources = {m: fold_batchnorm(build("small_cnn", 4, 1, size, seed=0, hidden=m), "features").to(device) for m in widths}
+    sources = {m: inference_graph(build("small_cnn", 4, 1, size, seed=0, hidden=m), "features").to(device) for m in widths}
     x = images(max(params["n_values"] + [params["n_at_m"]]), 1, size, seed=4).to(device)
     return {"reference": reference, "sources": sources, "x": x, "batch_size": params["batch_size"]}
 

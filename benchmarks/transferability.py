@@ -3,9 +3,9 @@
 Source: a SmallCNN's penultimate features (m = 128) and reference: another SmallCNN's logits (d = 4),
 both on 28x28 grayscale images (n = 784), random weights: the shapes of the fashion_mnist scenario.
 ``batched`` is what the metrics rule runs: ``metrics.transferability(method="auto", linearize=True)`` on
-batch-norm-folded copies (``models.fold_batchnorm``) with the workflow's settings (tol 1e-5, max_iter
-100, batch_size 64): Lanczos for the source, J formed from 4 vjps for the reference. ``per_sample`` is
-the loop the paper's code runs, on the same folded models: for each image the explicit Jacobians of
+``models.inference_graph`` copies (batch norm folded, no in-place ops) with the workflow's settings (tol
+1e-5, max_iter 100, batch_size 64): Lanczos for the source, J formed from 4 vjps for the reference. ``per_sample`` is
+the loop the paper's code runs, on the same inference graphs: for each image the explicit Jacobians of
 source and reference (``jacobian.jacobian`` on that one image), their SVDs, the deviations, then the
 same formulas (``metrics.alignment_matrix``, ``tau1``, ``tau2``, ``alpha``). ``batched_plain`` is the
 batched path without the three speed-ups (Lanczos for both models, plain jvp, batch norm not folded),
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from advtransfer import jacobian, metrics
-from advtransfer.models import fold_batchnorm
+from advtransfer.models import inference_graph
 from benchmarks.common import CaseResult, Settings, build, figure, images, seeded, time_calls, time_figures, time_ratio
 
 NAME = "transferability"
@@ -52,7 +52,7 @@ def setup(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
     reference = build(params["model"], 4, c, s, seed=1).to(device)
     x = images(params["n_images"], c, s, seed=2).to(device)
     return {
-        "source": fold_batchnorm(source, "features"), "reference": fold_batchnorm(reference, "logits"),
+        "source": inference_graph(source, "features"), "reference": inference_graph(reference, "logits"),
         "plain_source": source.features, "plain_reference": reference, "x": x, "params": params,
     }  # fmt: skip
 

@@ -6,14 +6,18 @@ n = 3072 inputs, m = 512 outputs), random weights, uniform random images. ``lanc
 ``exact`` is ``method="exact"``: the explicit per-sample Jacobian (torch.func vmap over jacrev) and its
 SVD. Figures: wall time of each, peak memory of each, the Lanczos iteration count, and the agreement
 min_i |cos(v_lanczos(x_i), v_exact(x_i))| over the batch. The workflow's own tolerance (1e-5, config
-``metrics.tol``) is timed as well, as ``lanczos_workflow_tol``.
+``metrics.tol``) is timed as well, as ``lanczos_workflow_tol``, and so is ``lanczos_graph``: Lanczos at
+TOL on ``models.inference_graph`` of the features (batch norm folded, no in-place ReLU) with a traced jvp
+(``linearize=True``), as the metrics rule runs it: about 1.5-2 s of tracing per call, then a jvp costs one
+forward pass instead of three.
 
 On the CPU the batch defaults to 2 (``--va-batch``): the explicit Jacobian of one ResNet-18 image costs
 512 backward passes (about 14 s on one core) and its vmap intermediates about 0.8 GB per image, so a
 batch of 32 would take about 8 minutes and about 27 GB. The explicit path's warm-up call uses one image.
-Lanczos is then also timed once at batch 32 (``lanczos_batch32``), and ``speedup_batch32_extrapolated``
-compares it with the explicit path scaled linearly from the small batch (its cost is linear in the
-batch: its vmap already runs 512 backward passes per image).
+Both Lanczos variants are then also timed once at batch 32 (``lanczos_batch32``,
+``lanczos_graph_batch32``), and ``speedup_batch32_extrapolated`` (``..._graph_...``) compares them with
+the explicit path scaled linearly from the small batch (its cost is linear in the batch: its vmap
+already runs 512 backward passes per image).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import torch
 
 from advtransfer import attacks
+from advtransfer.models import inference_graph
 from benchmarks.common import (
     CaseResult, Settings, build, figure, images, judged, peak_memory_mb, ratio, seeded, time_calls, time_figures, time_ratio,
 )  # fmt: skip
@@ -42,7 +47,7 @@ def params_for(settings: Settings) -> dict[str, Any]:
 def setup(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
     model = build(params["model"], 4, params["channels"], params["size"], seed=0).to(device)
     x = images(params["batch"], params["channels"], params["size"], seed=1).to(device)
-    return {"f": model.features, "x": x, "params": params}
+    return {"f": model.features, "graph": inference_graph(model, "features"), "x": x, "params": params}
 
 
 def run(ctx: dict[str, Any], variant: str, x: torch.Tensor | None = None):
@@ -50,7 +55,9 @@ def run(ctx: dict[str, Any], variant: str, x: torch.Tensor | None = None):
     if variant == "exact":
         return attacks.virtual_attack(ctx["f"], x, method="exact")
     tol = WORKFLOW_TOL if variant == "lanczos_workflow_tol" else p["tol"]
-    return attacks.virtual_attack(ctx["f"], x, method="lanczos", tol=tol, max_iter=p["max_iter"], generator=seeded(0))
+    graph = variant == "lanczos_graph"
+    return attacks.virtual_attack(ctx["graph"] if graph else ctx["f"], x, method="lanczos", tol=tol,
+                                  max_iter=p["max_iter"], linearize=graph, generator=seeded(0))  # fmt: skip
 
 
 def warm(ctx: dict[str, Any], variant: str) -> None:
@@ -65,7 +72,7 @@ def measure(settings: Settings) -> CaseResult:
     heavy = 1 if not settings.cuda else 3  # explicit-Jacobian repeats on the CPU: each takes about a minute
     figures: dict[str, dict[str, Any]] = {}
     results = {}
-    for variant, reps in (("lanczos", 3), ("lanczos_workflow_tol", 3), ("exact", heavy)):
+    for variant, reps in (("lanczos", 3), ("lanczos_workflow_tol", 3), ("lanczos_graph", 3), ("exact", heavy)):
         warm_x = ctx["x"][:1] if variant == "exact" and not settings.cuda else None
         timing, results[variant] = time_calls(
             lambda v=variant: run(ctx, v), dev, settings.reps(reps), settings.warmup,
@@ -81,6 +88,8 @@ def measure(settings: Settings) -> CaseResult:
     figures["lanczos_workflow_tol_iterations"] = figure(results["lanczos_workflow_tol"].iterations, "iterations")
     figures["cos_min"] = figure(float(cos.min()), "|cos|")
     figures["cos_min_workflow_tol"] = figure(float(cos_wf.min()), "|cos|")
+    cos_graph = (results["lanczos_graph"].delta * exact.delta).sum(dim=1).abs()
+    figures["cos_min_graph"] = figure(float(cos_graph.min()), "|cos|")
     figures["sigma1_rel_error_max"] = figure(
         float(((results["lanczos"].sigma1 - exact.sigma1).abs() / exact.sigma1).max()), "1"
     )
@@ -88,6 +97,7 @@ def measure(settings: Settings) -> CaseResult:
         "speedup": time_ratio(figures, "exact", "lanczos", settings),
         "speedup_wall": time_ratio(figures, "exact", "lanczos", settings, wall=True),
         "speedup_workflow_tol": time_ratio(figures, "exact", "lanczos_workflow_tol", settings),
+        "speedup_graph": time_ratio(figures, "exact", "lanczos_graph", settings),
         "memory_exact_over_lanczos": ratio(figures["exact_peak_memory"], figures["lanczos_peak_memory"], "median"),
     }
     notes = []
@@ -98,11 +108,13 @@ def measure(settings: Settings) -> CaseResult:
         # Lanczos alone at the full batch (one call); the explicit path costs the same per image at any
         # batch (its vmap already runs 512 backward passes per image), so scale it linearly to 32.
         big = dict(ctx, x=images(32, p["channels"], p["size"], seed=1).to(dev))
-        timing, out32 = time_calls(lambda: run(big, "lanczos"), dev, 1, warmup=0)
-        figures.update(time_figures("lanczos_batch32", timing, settings))
-        figures["lanczos_batch32_iterations"] = figure(out32.iterations, "iterations")
         exact32 = judged(figures, "exact", settings)["median"] * 32 / p["batch"]
-        ratios["speedup_batch32_extrapolated"] = exact32 / judged(figures, "lanczos_batch32", settings)["median"]
+        for variant, name in (("lanczos", "lanczos_batch32"), ("lanczos_graph", "lanczos_graph_batch32")):
+            timing, out32 = time_calls(lambda v=variant: run(big, v), dev, 1, warmup=0)
+            figures.update(time_figures(name, timing, settings))
+            figures[f"{name}_iterations"] = figure(out32.iterations, "iterations")
+            key = "speedup_batch32_extrapolated" if variant == "lanczos" else "speedup_graph_batch32_extrapolated"
+            ratios[key] = exact32 / judged(figures, name, settings)["median"]
         notes.append(
             f"speedup_batch32_extrapolated: Lanczos timed at batch 32, explicit path scaled from batch {p['batch']} x{32 / p['batch']:g}"
         )

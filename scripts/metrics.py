@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from advtransfer import data, metrics
 from advtransfer.io import load_tensors, save_json
-from advtransfer.models import fold_batchnorm, load_classifier
+from advtransfer.models import inference_graph, load_classifier
 from advtransfer.runtime import configure, generator, resolve_device
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
@@ -22,9 +22,9 @@ x = data.load_images(
     channels=p.channels, size=p.image_size, domain=p.target["domain"], seed=p.domain_seed,
 )  # fmt: skip
 reference = load_classifier(sm.input.reference).to(device)
-result = metrics.transferability(  # on batch-norm-folded copies: same functions, cheaper jvp / vjp
-    fold_batchnorm(load_classifier(sm.input.source), "features").to(device),
-    fold_batchnorm(reference, "logits").to(device),
+result = metrics.transferability(  # on inference graphs: same functions, cheaper jvp / vjp
+    inference_graph(load_classifier(sm.input.source), "features").to(device),
+    inference_graph(reference, "logits").to(device),
     x.to(device), method="auto", tol=cfg["tol"], max_iter=cfg["max_iter"], batch_size=cfg["batch_size"],
     linearize=True, generator=generator(int(sm.wildcards.seed)),
 )  # fmt: skip

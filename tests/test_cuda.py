@@ -1,7 +1,7 @@
 """The CUDA code paths, each checked against the CPU result; skipped cleanly where CUDA is absent (CI).
 
 Covered: training (cudnn.benchmark, channels_last, bfloat16 autocast), the virtual attack and the tau
-metrics (Lanczos with a traced jvp on batch-norm-folded models, J formed from vjps), PGD, feature
+metrics (Lanczos with a traced jvp on inference graphs, J formed from vjps), PGD, feature
 extraction + linear probe, and the benchmark suite's CUDA branch (synchronised timers, device memory).
 """
 
@@ -16,7 +16,7 @@ import torch
 
 from advtransfer import metrics
 from advtransfer.attacks import own_prediction_objective, pgd, virtual_attack
-from advtransfer.models import build_model, fold_batchnorm
+from advtransfer.models import build_model, inference_graph
 from advtransfer.probe import extract_features, fit_linear_probe
 from advtransfer.train import evaluate, train_classifier
 
@@ -80,14 +80,14 @@ def test_virtual_attack_on_cuda_matches_the_cpu():
 
 
 def test_transferability_on_cuda_matches_the_cpu():
-    """The metrics rule's path (folded models, auto, linearize) gives the CPU's tau1 / tau2 / alpha."""
+    """The metrics rule's path (inference graphs, auto, linearize) gives the CPU's tau1 / tau2 / alpha."""
     source, reference = _model(seed=0), _model(seed=1)
     x = _images(64)
     kwargs = dict(method="auto", tol=1e-5, max_iter=100, batch_size=32, linearize=True)
-    cpu = metrics.transferability(fold_batchnorm(source, "features"), fold_batchnorm(reference, "logits"), x,
+    cpu = metrics.transferability(inference_graph(source, "features"), inference_graph(reference, "logits"), x,
                                   generator=torch.Generator().manual_seed(0), **kwargs)  # fmt: skip
-    gpu = metrics.transferability(fold_batchnorm(source, "features").to(CUDA),
-                                  fold_batchnorm(reference, "logits").to(CUDA), x.to(CUDA),
+    gpu = metrics.transferability(inference_graph(source, "features").to(CUDA),
+                                  inference_graph(reference, "logits").to(CUDA), x.to(CUDA),
                                   generator=torch.Generator().manual_seed(0), **kwargs)  # fmt: skip
     for name in ("tau1", "tau2", "alpha"):
         assert float(getattr(gpu, name)) == pytest.approx(float(getattr(cpu, name)), abs=1e-3), name

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from advtransfer.models import MODELS, build_model, fold_batchnorm, frozen_on
+from advtransfer.models import MODELS, build_model, inference_graph, frozen_on
 from advtransfer.runtime import resolve_device
 
 CASES = [(3, 32), (1, 28), (1, 8)]
@@ -69,8 +69,8 @@ def test_resolve_device_and_frozen_on_restores_flags():
 
 
 @pytest.mark.parametrize("name, channels, size", [("small_cnn", 1, 28), ("resnet18_cifar", 3, 32)])
-def test_fold_batchnorm_keeps_the_function_and_removes_batchnorm(name, channels, size):
-    """fold_batchnorm: the same logits / features to float rounding, no BatchNorm left, the model untouched."""
+def test_inference_graph_keeps_the_function_and_removes_batchnorm(name, channels, size):
+    """inference_graph: the same logits / features to float rounding, no BatchNorm left, the model untouched."""
     torch.manual_seed(0)
     model = build_model(name, 4, channels, size)
     with torch.no_grad():  # non-trivial running statistics, as after training
@@ -81,13 +81,14 @@ def test_fold_batchnorm_keeps_the_function_and_removes_batchnorm(name, channels,
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.rand(3, channels, size, size, generator=torch.Generator().manual_seed(1))
-    logits, features = fold_batchnorm(model, "logits"), fold_batchnorm(model, "features")
+    logits, features = inference_graph(model, "logits"), inference_graph(model, "features")
     assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(logits(x), model(x), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(features(x), model.features(x), rtol=1e-4, atol=1e-5)
-    for folded in (logits, features):
-        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    for graph in (logits, features):
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in graph.modules())
+        assert not any(getattr(m, "inplace", False) for m in graph.modules())
     with pytest.raises(ValueError, match="output must be"):
-        fold_batchnorm(model, "penultimate")
+        inference_graph(model, "penultimate")
