@@ -16,7 +16,7 @@ from tests.workflow_helpers import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]  # the workflow case runs a Snakemake dry run
 
-DEFAULT_CASES = ("virtual_attack", "transferability", "pgd", "training", "probe", "workflow", "scaling")
+DEFAULT_CASES = ("products", "virtual_attack", "transferability", "pgd", "training", "probe", "workflow", "scaling")
 KEYS = {"case", "machine", "torch", "device", "figures", "ratios", "goal", "met"}
 
 
