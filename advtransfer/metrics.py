@@ -198,9 +198,9 @@ def transferability(
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in fields}
     iterations = 0
     step = batch_size or x.shape[0]
+    solver = {"method": method, "tol": tol, "max_iter": max_iter, "linearize": linearize, "generator": generator}
     for start in range(0, x.shape[0], step):
         xb = x[start : start + step]
-        solver = {"method": method, "tol": tol, "max_iter": max_iter, "linearize": linearize, "generator": generator}
         att_s = virtual_attack(source, xb, **solver)
         att_t = virtual_attack(target, xb, **solver)
         if att_t.jacobian is not None:
