@@ -46,12 +46,14 @@ def _quiet_forward_ad() -> Iterator[None]:
 
 
 class JacobianOperator:
-    """Matrix-free J_f(x_i) for a batch: ``matvec`` gives J v, ``rmatvec`` gives J^T u; J is never formed.
+    """Matrix-free J_f(x_i) for a batch: ``matvec`` gives J v, ``rmatvec`` gives J^T u; J is formed only
+    by ``explicit``.
 
     ``linearize=True`` traces the forward-mode product once (``torch.func.linearize``, on the first
-    ``matvec``) and replays it: a one-off cost of a few hundred forward passes' worth of tracing that pays
-    when many products follow and the model's forward-mode rules are slow (max-pool); see
-    docs/performance.md. Results equal the plain jvp's.
+    ``matvec``) and replays it: a one-off tracing cost of about 10-20 forward passes of the batch (more
+    the first time in a process) that pays when many products follow, because torch's forward-mode rules
+    of convolutions and max-pool cost about three forward passes (docs/performance.md). Results equal
+    the plain jvp's.
     """
 
     def __init__(self, f: BatchedModel, x: torch.Tensor, *, linearize: bool = False):

@@ -4,8 +4,8 @@ Source: a SmallCNN's penultimate features (m = 128) and reference: another Small
 both on 28x28 grayscale images (n = 784), random weights: the shapes of the fashion_mnist scenario.
 ``batched`` is what the metrics rule runs: ``metrics.transferability(method="auto", linearize=True)`` on
 ``models.inference_graph`` copies (batch norm folded, no in-place ops) with the workflow's settings (tol
-1e-5, max_iter 100, batch_size 64): Lanczos for the source, J formed from 4 vjps for the reference. ``per_sample`` is
-the loop the paper's code runs, on the same inference graphs: for each image the explicit Jacobians of
+1e-5, max_iter 100, batch_size 64): Lanczos for the source, J formed from 4 vjps for the reference.
+``per_sample`` is the loop the paper's code runs, on the same inference graphs: for each image the explicit Jacobians of
 source and reference (``jacobian.jacobian`` on that one image), their SVDs, the deviations, then the
 same formulas (``metrics.alignment_matrix``, ``tau1``, ``tau2``, ``alpha``). ``batched_plain`` is the
 batched path without the three speed-ups (Lanczos for both models, plain jvp, batch norm not folded),
