@@ -5,11 +5,11 @@ both on 28x28 grayscale images (n = 784), random weights: the shapes of the fash
 ``batched`` is what the metrics rule runs: ``metrics.transferability(method="auto", linearize=True)`` on
 ``models.inference_graph`` copies (batch norm folded, no in-place ops) with the workflow's settings (tol
 1e-5, max_iter 100, batch_size 64): Lanczos for the source, J formed from 4 vjps for the reference.
-``per_sample`` is the loop the paper's code runs, on the same inference graphs: for each image the explicit Jacobians of
-source and reference (``jacobian.jacobian`` on that one image), their SVDs, the deviations, then the
-same formulas (``metrics.alignment_matrix``, ``tau1``, ``tau2``, ``alpha``). ``batched_plain`` is the
-batched path without the three speed-ups (Lanczos for both models, plain jvp, batch norm not folded),
-timed to show what each adds up to.
+``per_sample`` is the loop the paper's code runs, on the same inference graphs: for each image the
+explicit Jacobians of source and reference (``jacobian.jacobian`` on that one image), their SVDs, the
+deviations, then the same formulas (``metrics.alignment_matrix``, ``tau1``, ``tau2``, ``alpha``).
+``batched_plain`` is the batched path without the three speed-ups (Lanczos for both models, plain jvp,
+on the models as trained), timed to show what they add up to.
 
 On the CPU the per-sample loop runs on the first ``--tau-subset`` images (default 100) and its time is
 extrapolated linearly to N (each image costs the same: fixed shapes, no batching). Agreement: the largest
