@@ -36,7 +36,6 @@ import gzip
 import logging
 import os
 import pickle
-import re
 import shutil
 import tarfile
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from advtransfer.io import atomic_path
-from advtransfer.names import CLASS_ALIASES, CLASS_NAMES, DATASETS, canonical_dataset, class_indices, class_names
+from advtransfer.names import CLASS_NAMES, DATASETS, canonical_dataset, class_indices, class_names
 
 log = logging.getLogger(__name__)
 
