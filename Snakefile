@@ -1,5 +1,5 @@
 # advtransfer: does adversarial transferability indicate knowledge transferability?
-# (Liang, Zhang, Wang, Yang, Koyejo, Li; ICML 2021). See README.md.
+# (Liang, Zhang, Wang, Yang, Koyejo, Li; ICML 2021). See README.md; docs/extending.md for how the rules fit.
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -11,40 +11,38 @@ configfile: "config.yaml"
 report: "report/workflow.rst"
 
 
-validate(config, "schemas/config.schema.yaml")
-
-
 include: "rules/common.smk"
 
 
-check_config()
+validate_config()
+
+
+# Experiment families: each registers its network jobs (add_networks) and holds its own rules.
+include: "rules/synthetic.smk"
+include: "rules/scenarios.smk"
+# The network stages every family shares.
+include: "rules/networks.smk"
 
 
 wildcard_constraints:
+    experiment="|".join(NETWORKS) or "(?!)",
     scenario="|".join(SCENARIOS) or "(?!)",
-    source=r"[A-Za-z0-9]+",
+    dataset="|".join(dataset_names()) or "(?!)",
+    split=r"\w+",
+    model=r"\w+",
+    evaluation=r"\w+",
     seed=r"\d+",
 
 
-include: "rules/synthetic.smk"
-include: "rules/data.smk"
-include: "rules/train.smk"
-include: "rules/attack.smk"
-include: "rules/metrics.smk"
-include: "rules/transfer.smk"
-include: "rules/report.smk"
-
-
-localrules:
-    all,
-    dataset,
-    synthetic_summary,
-    synthetic_figure,
-    scenario_summary,
-    scenario_figure,
+def experiment_outputs(name):
+    """The files rule `all` asks for, per experiment."""
+    if name == "synthetic":
+        return synthetic_outputs()
+    return scenario_outputs(name)
 
 
 rule all:
     default_target: True
+    localrule: True
     input:
         [path for name in config["experiments"] for path in experiment_outputs(name)],

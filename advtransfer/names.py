@@ -1,26 +1,22 @@
-"""Dataset, class and domain NAMES, without torch: what the workflow checks a config against at every start.
+"""Names of data sets, classes, domains, models and training objectives, without torch.
 
-advtransfer.data re-exports these; importing this module alone keeps Snakemake's start (and every cluster
-job's) free of the torch / torchvision import.
+Everything here is derived from ``advtransfer.registry`` (no second list): the workflow checks a config
+against it at every start (rules/common.smk), so Snakemake's start (and every cluster job's) stays free of
+the torch / torchvision import. advtransfer.data re-exports the data-set names.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
-DATASETS = ("cifar10", "stl10", "fashion_mnist", "digits")
+from advtransfer.registry import DATASETS as _REGISTRY
+from advtransfer.registry import IMAGEFOLDER, MODEL_PREFIXES, MODELS, OBJECTIVES
 
-# torchvision's class names (CIFAR-10's from its batches.meta, STL-10's from class_names.txt, Fashion-MNIST's
-# FashionMNIST.classes; tests/test_data.py checks them against torchvision).
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    "stl10": ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"),
-    "fashion_mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    ),  # fmt: skip
-    "digits": tuple(str(d) for d in range(10)),
-}
+DATASETS = tuple(_REGISTRY)
+CLASS_NAMES: dict[str, tuple[str, ...]] = {name: entry.classes for name, entry in _REGISTRY.items()}
 
 # Groups of slugs naming the same class across datasets; a requested name that is not a class of the
 # dataset is looked up here (so 'car' finds CIFAR-10's 'automobile' and 'automobile' finds STL-10's 'car').
@@ -33,19 +29,67 @@ CLASS_ALIASES: tuple[frozenset[str], ...] = (
 # The target domains of advtransfer.data.DOMAINS (tests/test_data.py checks the two agree).
 DOMAIN_NAMES = ("identity", "invert", "blur", "contrast", "noise")
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+_LOOKUP = {_key(alias): name for name, e in _REGISTRY.items() for alias in (name, *e.aliases)}
+
+
+def is_imagefolder(name: str) -> bool:
+    """True for ``imagefolder:<path>``, a data set given as a folder of images."""
+    return str(name).startswith(IMAGEFOLDER)
+
 
 def canonical_dataset(name: str) -> str:
-    """Normalise a dataset name ('CIFAR-10', 'FashionMNIST', 'fashion-mnist' ...) to one of ``DATASETS``."""
-    key = re.sub(r"[^a-z0-9]", "", str(name).lower())
-    table = {"cifar10": "cifar10", "stl10": "stl10", "fashionmnist": "fashion_mnist", "digits": "digits"}
-    if key not in table:
-        raise ValueError(f"unknown dataset {name!r}; available datasets: {', '.join(DATASETS)}")
-    return table[key]
+    """Normalise a dataset name ('CIFAR-10', 'FashionMNIST', 'fashion-mnist' ...) to a key of the registry;
+    ``imagefolder:<path>`` is returned as given."""
+    if is_imagefolder(name):
+        if not str(name)[len(IMAGEFOLDER) :]:
+            raise ValueError(f"{name!r}: give the folder, as in 'imagefolder:/path/to/images'")
+        return str(name)
+    found = _LOOKUP.get(_key(name))
+    if found is None:
+        raise ValueError(
+            f"unknown dataset {name!r}; available datasets: {', '.join(DATASETS)}, or 'imagefolder:<folder>'"
+        )
+    return found
+
+
+def imagefolder_splits(name: str) -> dict[str, Path]:
+    """The split folders of ``imagefolder:<root>``: {'train': root/train, 'test': root/test} when both exist,
+    else {'all': root} (one folder of class folders, split by ``data.load_split``)."""
+    root = Path(str(name)[len(IMAGEFOLDER) :]).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"{name!r}: folder {root} does not exist")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return {"train": root / "train", "test": root / "test"}
+    return {"all": root}
+
+
+def imagefolder_classes(folder: str | os.PathLike) -> tuple[str, ...]:
+    """Class names of an ImageFolder-layout folder: its sub-folders holding at least one image, sorted
+    (torchvision's ImageFolder order)."""
+    classes = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_dir() and any(f.name.lower().endswith(IMAGE_SUFFIXES) for f in os.scandir(entry.path)):
+            classes.append(entry.name)
+    if len(classes) < 2:
+        raise ValueError(f"{folder}: an image folder needs at least 2 class sub-folders with images, found {classes}")
+    return tuple(classes)
 
 
 def class_names(dataset: str) -> tuple[str, ...]:
-    """The dataset's class names in label order (torchvision's names; digits: '0'..'9')."""
-    return CLASS_NAMES[canonical_dataset(dataset)]
+    """The dataset's class names in label order (torchvision's names; digits: '0'..'9'; a folder: its
+    class folders)."""
+    dataset = canonical_dataset(dataset)
+    if is_imagefolder(dataset):
+        splits = imagefolder_splits(dataset)
+        return imagefolder_classes(splits.get("train", splits.get("all")))
+    return CLASS_NAMES[dataset]
 
 
 def _slug(name: str) -> str:
@@ -61,7 +105,7 @@ def class_indices(dataset: str, names: Sequence[str]) -> list[int]:
     dataset = canonical_dataset(dataset)
     if isinstance(names, str):
         names = [names]
-    available = CLASS_NAMES[dataset]
+    available = class_names(dataset)
     by_slug = {_slug(c): i for i, c in enumerate(available)}
     out: list[int] = []
     for name in names:
@@ -84,3 +128,30 @@ def class_indices(dataset: str, names: Sequence[str]) -> list[int]:
             )
         out.append(idx)
     return out
+
+
+def model_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
+    """A model as config gives it (a name, or {name, weights, features, pretrained}) in its full form."""
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    return {"weights": None, "features": None, "pretrained": False, **spec}
+
+
+def check_model_name(name: str) -> None:
+    """ValueError unless ``name`` is a registered model, ``torchvision:<arch>``, ``timm:<name>`` or
+    ``package.module:function`` (whether such an architecture exists is checked when it is built)."""
+    if name in MODELS:
+        return
+    prefix, sep, rest = str(name).partition(":")
+    if sep and rest and (f"{prefix}:" in MODEL_PREFIXES or re.fullmatch(r"[A-Za-z_][\w.]*", prefix)):
+        return
+    raise ValueError(
+        f"unknown model {name!r}; use one of {', '.join(sorted(MODELS))}, or 'torchvision:<architecture>', "
+        "'timm:<model name>' or 'package.module:function'"
+    )
+
+
+def check_objective_name(name: str) -> None:
+    """ValueError unless ``name`` is a registered training objective."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown training objective {name!r}; use one of {', '.join(sorted(OBJECTIVES))}")

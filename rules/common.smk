@@ -1,74 +1,92 @@
-# Shared helpers for the rules: library code hashes and GPU requests.
-# (Scripts import the library from this checkout through scripts/_library_path.py.)
+# Shared by every rule: config checks against the registries, the normalised description of the network
+# jobs of every experiment, params taken from it, library code hashes and GPU requests. Nothing here
+# imports torch (advtransfer.names and advtransfer.registry are plain Python).
 import ast
 import hashlib
+import json
+import tempfile
 from pathlib import Path
+
+import yaml
+
+from advtransfer import names
+from advtransfer.registry import DATASETS, IMAGEFOLDER, MODELS, OBJECTIVES
 
 BASE = Path(workflow.basedir)
 LIBRARY = BASE / "advtransfer"
+SCRIPTS = BASE / "scripts"
 
 
-def _library_imports(source):
-    """Names of the advtransfer modules that a Python source imports."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            parts = node.module.split(".")
-            if parts[0] == "advtransfer":
-                if len(parts) > 1:
-                    found.add(parts[1])
-                else:
-                    found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "advtransfer" and len(parts) > 1:
-                    found.add(parts[1])
-    return {name for name in found if (LIBRARY / f"{name}.py").exists()}
+# ------------------------------------------------------------------------------------ config checks
+def validate_config(schema="schemas/config.schema.yaml"):
+    """Validate ``config`` against the schema with the registries' names filled in, then check names.
 
-
-def code_hash(script):
-    """Hash of the library modules that ``script`` imports, transitively.
-
-    Snakemake tracks a rule's own script but not what it imports; passing this hash as a param makes an
-    edit of e.g. advtransfer/metrics.py rerun exactly the jobs whose scripts depend on it.
+    The schema's data-set, model and objective enums are the registry keys (advtransfer/registry.py):
+    there is no second list. The open forms (``imagefolder:<folder>``, ``torchvision:<arch>``,
+    ``timm:<name>``, ``package.module:function``) are accepted by pattern.
     """
-    todo = _library_imports((BASE / script).read_text())
-    seen = set()
-    while todo:
-        name = todo.pop()
-        seen.add(name)
-        todo |= _library_imports((LIBRARY / f"{name}.py").read_text()) - seen
-    digest = hashlib.sha256()
-    for name in sorted(seen):
-        digest.update(name.encode() + b"\0" + (LIBRARY / f"{name}.py").read_bytes())
-    return digest.hexdigest()[:16]
+    with open(BASE / schema) as stream:
+        filled = yaml.safe_load(stream)
+    defs = filled["$defs"]
+    defs["dataset_name"] = {
+        "anyOf": [{"enum": list(DATASETS)}, {"type": "string", "pattern": "^imagefolder:.+"}]
+    }
+    defs["model_name"] = {
+        "anyOf": [
+            {"enum": list(MODELS)},
+            {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:.+$"},
+        ]
+    }
+    defs["objective_name"] = {"enum": list(OBJECTIVES)}
+    check_names()  # before the schema: its messages name the key and the choices
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.schema.json"
+        path.write_text(json.dumps(filled))
+        validate(config, str(path))
+    check_config()
 
 
-def gpu_request():
-    """gpu=1 for rules that train, attack or differentiate networks when config `device` is cuda or auto.
-
-    Decided by config, never by probing the machine that builds the DAG (a login node has no GPU).
-    With `auto` the job asks for a GPU and uses it if the machine running it has one.
-    """
-    return 1 if config["device"] in ("cuda", "auto") else 0
+def _fail(key, err):
+    raise WorkflowError(f"config key {key}: {err}")
 
 
-SCENARIOS = config["scenarios"]
+def check_names():
+    """Data-set, class, model and objective names of every scenario, against the registries."""
+    for name, s in (config.get("scenarios") or {}).items():
+        key = f"scenarios.{name}"
+        datasets = {
+            f"{key}.source_dataset": s.get("source_dataset"),
+            f"{key}.target.dataset": (s.get("target") or {}).get("dataset"),
+        }
+        for where, dataset in datasets.items():
+            if isinstance(dataset, str):
+                try:
+                    names.canonical_dataset(dataset)
+                except ValueError as err:
+                    _fail(where, err)
+        model = s.get("model")
+        if isinstance(model, (str, dict)):
+            try:
+                names.check_model_name(names.model_spec(model).get("name"))
+            except ValueError as err:
+                _fail(f"{key}.model", err)
+        objective = s.get("objective")
+        if isinstance(objective, str):
+            try:
+                names.check_objective_name(objective)
+            except ValueError as err:
+                _fail(f"{key}.objective", err)
 
 
 def check_config():
     """Checks the JSON schema cannot express; each failure names the config key and the fix."""
+    known = ["synthetic", *SCENARIOS]
     for name in config["experiments"]:
-        if name != "synthetic" and name not in SCENARIOS:
+        if name not in known:
             raise WorkflowError(
                 f"config key experiments: unknown experiment {name!r}; use 'synthetic' or one of "
                 f"the scenarios {sorted(SCENARIOS)}"
             )
-    if not SCENARIOS:
-        return
-    from advtransfer import names  # names only: no torch import at every start
-
     for name, scenario in SCENARIOS.items():
         key = f"scenarios.{name}"
         checks = [
@@ -86,32 +104,70 @@ def check_config():
             try:
                 names.class_indices(dataset, classes)
             except ValueError as err:
-                raise WorkflowError(f"config key {where}: {err}") from None
+                _fail(where, err)
         unknown = [
             d
             for d in scenario["target"]["domain"].split("+")
             if d.strip() not in names.DOMAIN_NAMES
         ]
         if unknown:
-            raise WorkflowError(
-                f"config key {key}.target.domain: unknown domain {unknown}; use one of {list(names.DOMAIN_NAMES)} "
-                "or several joined by '+'"
+            _fail(
+                f"{key}.target.domain",
+                f"unknown domain {unknown}; use one of {list(names.DOMAIN_NAMES)} or several joined by '+'",
             )
         same = names.canonical_dataset(
             scenario["source_dataset"]
         ) == names.canonical_dataset(scenario["target"]["dataset"])
         if same and scenario["split"]["source_pool_fraction"] is None:
-            raise WorkflowError(
-                f"config key {key}.split.source_pool_fraction: sources and target both use "
-                f"{scenario['source_dataset']}; set a fraction (e.g. 0.5) so the target gets images no source sees"
+            _fail(
+                f"{key}.split.source_pool_fraction",
+                f"sources and target both use {scenario['source_dataset']}; set a fraction (e.g. 0.5) "
+                "so the target gets images no source sees",
             )
 
 
-def scenario_param(*keys):
-    """Params function: the value at scenarios.{scenario}.<keys> for a job's scenario wildcard."""
+SCENARIOS = config.get("scenarios") or {}
+
+
+# ---------------------------------------------------------------------------- network jobs (generic)
+# Every experiment that trains networks is described, per job, in NETWORKS[experiment]:
+#   "datasets":    data-set names it reads (each gets one `dataset` job)
+#   "splits":      {split: {dataset, classes, pool, val_fraction, max_train_per_class, test,
+#                           max_test_per_class, seed}}                    -> splits/{split}.safetensors
+#   "models":      {model: {split, dataset, classes, domain, domain_seed, architecture, image_size,
+#                           channels, objective, objective_params, train, seed}}
+#                                                                         -> models/{model}.safetensors
+#   "evaluations": {evaluation: {source, reference, split, target: {dataset, classes, domain,
+#                                domain_seed}, image_size, channels, seed, attack, metrics, probe}}
+#                                -> attacks/, metrics/, probes/{evaluation}.*
+# A family's rules file builds its entries from its config block (add_networks); the generic rules in
+# rules/networks.smk take every param from here, one job's entry at a time, so an edit reruns exactly
+# the jobs whose entry changed.
+NETWORKS = {}
+
+
+def add_networks(experiment, description):
+    """Register one experiment's normalised network jobs (see above)."""
+    if experiment in NETWORKS:
+        raise WorkflowError(f"experiment {experiment!r} is described twice")
+    NETWORKS[experiment] = description
+
+
+def network_job(kind, name_wildcard):
+    """Params function: the whole entry NETWORKS[experiment][kind][wildcard] of a job."""
 
     def get(wildcards):
-        value = SCENARIOS[wildcards.scenario]
+        return NETWORKS[wildcards.experiment][kind][wildcards[name_wildcard]]
+
+    return get
+
+
+def network_param(kind, name_wildcard, *keys):
+    """Params function: one key (path) of a job's entry, e.g. network_param("models", "model", "train")."""
+    whole = network_job(kind, name_wildcard)
+
+    def get(wildcards):
+        value = whole(wildcards)
         for key in keys:
             value = value[key]
         return value
@@ -119,40 +175,134 @@ def scenario_param(*keys):
     return get
 
 
-def source_classes(wildcards):
-    return SCENARIOS[wildcards.scenario]["sources"][wildcards.source]
+def dataset_key(name):
+    """File-name key of a data set: its registry name, or imagefolder_<hash> for a folder."""
+    name = names.canonical_dataset(name)
+    if names.is_imagefolder(name):
+        folder = str(Path(name[len(IMAGEFOLDER) :]).expanduser().resolve())
+        return "imagefolder_" + hashlib.sha256(folder.encode()).hexdigest()[:10]
+    return name
 
 
-def scenario_jobs(pattern, scenario):
-    """``pattern`` expanded over every source and seed of ``scenario``."""
-    s = SCENARIOS[scenario]
-    return expand(
-        pattern, scenario=scenario, source=list(s["sources"]), seed=s["seeds"]
-    )
+def dataset_names():
+    """{key: data-set name} of every data set an experiment of this config reads."""
+    return {
+        dataset_key(d): names.canonical_dataset(d)
+        for description in NETWORKS.values()
+        for d in description["datasets"]
+    }
 
 
-def dataset_marker(role):
-    """Input function: the `dataset` rule's marker of the scenario's source or target data set."""
+def dataset_marker(dataset):
+    return f"results/datasets/{dataset_key(dataset)}.json"
+
+
+def split_inputs(wildcards):
+    """A split job's inputs: the markers of the data sets it reads (its own, and the pool's partner)."""
+    entry = NETWORKS[wildcards.experiment]["splits"][wildcards.split]
+    used = [entry["dataset"]] + ([entry["pool"]["with"]] if entry["pool"] else [])
+    return sorted({dataset_marker(d) for d in used})
+
+
+def model_inputs(wildcards):
+    entry = NETWORKS[wildcards.experiment]["models"][wildcards.model]
+    return {
+        "split": f"results/{wildcards.experiment}/splits/{entry['split']}.safetensors",
+        "dataset": dataset_marker(entry["dataset"]),
+    }
+
+
+def evaluation_inputs(*roles):
+    """Input function of attack / metrics / probe: the split, target data and the models of ``roles``
+    (source, reference), plus the attack's adversarial examples when "attack" is among them."""
 
     def get(wildcards):
-        s = SCENARIOS[wildcards.scenario]
-        name = s["source_dataset"] if role == "source" else s["target"]["dataset"]
-        return f"results/datasets/{name}.json"
+        e = NETWORKS[wildcards.experiment]["evaluations"][wildcards.evaluation]
+        out = {
+            "split": f"results/{wildcards.experiment}/splits/{e['split']}.safetensors",
+            "dataset": dataset_marker(e["target"]["dataset"]),
+        }
+        for role in roles:
+            if role == "attack":
+                out["attack"] = (
+                    f"results/{wildcards.experiment}/attacks/{wildcards.evaluation}.safetensors"
+                )
+                continue
+            out[role] = f"results/{wildcards.experiment}/models/{e[role]}.safetensors"
+            out[f"{role}_info"] = f"results/{wildcards.experiment}/models/{e[role]}.json"
+        return out
 
     return get
 
 
-def experiment_outputs(name):
-    """The files rule `all` asks for, per experiment."""
-    if name == "synthetic":
-        files = ["sweep.csv", "summary.csv", "figure2.png", "figure2.pdf"]
-    else:
-        files = [
-            "summary.csv",
-            "correlations.csv",
-            "table.md",
-            "table.tex",
-            "figure3.png",
-            "figure3.pdf",
-        ]
-    return [f"results/{name}/{f}" for f in files]
+def network_outputs(experiment, pattern, kind):
+    """``pattern`` ({experiment} and {name}) expanded over the entries of ``kind`` of an experiment."""
+    return [
+        pattern.format(experiment=experiment, name=name)
+        for name in NETWORKS[experiment][kind]
+    ]
+
+
+# --------------------------------------------------------------------------------------- code hashes
+def _module_file(dotted):
+    """The file of a module of this checkout (advtransfer.* or a helper in scripts/), or None."""
+    parts = dotted.split(".")
+    root = BASE if parts[0] == "advtransfer" else SCRIPTS
+    for candidate in (
+        root.joinpath(*parts).with_suffix(".py"),
+        root.joinpath(*parts, "__init__.py"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(path):
+    """Files of this checkout's modules that the Python file ``path`` imports: advtransfer modules and
+    packages (with the packages above them), helpers in scripts/, and the "advtransfer.x:attr" import
+    paths of the registries."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value.startswith("advtransfer.") and ":" in node.value:
+                modules = [node.value.split(":")[0]]
+        for module in modules:
+            parts = module.split(".")
+            for end in range(1, len(parts) + 1):
+                file = _module_file(".".join(parts[:end]))
+                if file is not None:
+                    found.add(file)
+    return found
+
+
+def code_hash(script):
+    """Hash of the library modules (and script helpers) that ``script`` imports, transitively.
+
+    Snakemake tracks a rule's own script but not what it imports; passing this hash as a param makes an
+    edit of e.g. advtransfer/metrics.py or advtransfer/data/reading.py rerun exactly the jobs whose
+    scripts depend on it.
+    """
+    todo = _imports(BASE / script)
+    seen = set()
+    while todo:
+        path = todo.pop()
+        seen.add(path)
+        todo |= _imports(path) - seen
+    digest = hashlib.sha256()
+    for path in sorted(seen):
+        digest.update(str(path.relative_to(BASE)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def gpu_request():
+    """gpu=1 for rules that train, attack or differentiate networks when config `device` is cuda or auto.
+
+    Decided by config, never by probing the machine that builds the DAG (a login node has no GPU).
+    With `auto` the job asks for a GPU and uses it if the machine running it has one.
+    """
+    return 1 if config["device"] in ("cuda", "auto") else 0

@@ -3,6 +3,12 @@
 SYN = config["synthetic"]
 
 
+def synthetic_outputs():
+    """The files rule `all` asks for of the synthetic experiment."""
+    files = ["sweep.csv", "summary.csv", "figure2.png", "figure2.pdf"]
+    return [f"results/synthetic/{f}" for f in files]
+
+
 rule synthetic_data:
     output:
         data="results/synthetic/data.safetensors",
@@ -60,8 +66,6 @@ rule synthetic_sweep:
         "results/synthetic/logs/sweep_seed{seed}.log",
     benchmark:
         "results/synthetic/benchmarks/sweep_seed{seed}.tsv"
-    wildcard_constraints:
-        seed=r"\d+",
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -69,6 +73,7 @@ rule synthetic_sweep:
         mem_mb=2000,
         runtime=30,
     params:
+        seed=lambda w: int(w.seed),
         t=SYN["sweep"]["t"],
         half_range=SYN["sweep"]["perturbation_half_range"],
         attack=SYN["attack"],
@@ -91,6 +96,7 @@ rule synthetic_summary:
         "results/synthetic/logs/summary.log",
     benchmark:
         "results/synthetic/benchmarks/summary.tsv"
+    localrule: True
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -117,6 +123,7 @@ rule synthetic_figure:
         "results/synthetic/logs/figure.log",
     benchmark:
         "results/synthetic/benchmarks/figure.tsv"
+    localrule: True
     conda:
         "../envs/plot.yaml"
     threads: 1

@@ -1,6 +1,7 @@
 """Rule attack: PGD (Linf, untargeted on the source's own prediction, random start) on target test images."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+from _job import log, sm, target_images  # noqa: I001 - the preamble first
+
 import torch
 from tqdm import tqdm
 
@@ -8,20 +9,15 @@ from advtransfer import data
 from advtransfer.attacks import own_prediction_objective, pgd
 from advtransfer.io import load_tensors, save_tensors
 from advtransfer.models import load_classifier
-from advtransfer.runtime import configure, generator, resolve_device
+from advtransfer.runtime import generator, resolve_device
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-log = configure(sm.log[0], sm.threads)
 p, attack = sm.params, sm.params.attack
 device = resolve_device(p.device)
 split = load_tensors(sm.input.split, required=("test_idx", "test_y"))
-chosen = data.evaluation_subset(len(split["test_idx"]), attack["n_images"], seed=int(sm.wildcards.seed))
-x = data.load_images(
-    p.target["dataset"], p.root, "test", split["test_idx"][chosen],
-    channels=p.channels, size=p.image_size, domain=p.target["domain"], seed=p.domain_seed,
-)  # fmt: skip
+chosen = data.evaluation_subset(len(split["test_idx"]), attack["n_images"], seed=p.seed)
+x = target_images("test", split["test_idx"][chosen])
 source = load_classifier(sm.input.source).to(device)
-gen = generator(int(sm.wildcards.seed))
+gen = generator(p.seed)
 adversarial = []
 for batch in tqdm(x.split(250), desc="PGD", mininterval=10):
     batch = batch.to(device)

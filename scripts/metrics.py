@@ -1,32 +1,28 @@
 """Rule metrics: tau1, tau2 (source features -> reference logits), alpha, cross adversarial loss."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+from _job import log, sm, target_images  # noqa: I001 - the preamble first
+
 import torch
 import torch.nn.functional as F
 
-from advtransfer import data, metrics
+from advtransfer import metrics
 from advtransfer.io import load_tensors, save_json
 from advtransfer.models import inference_graph, load_classifier
-from advtransfer.runtime import configure, generator, resolve_device
+from advtransfer.runtime import generator, resolve_device
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-log = configure(sm.log[0], sm.threads)
 p, cfg = sm.params, sm.params.metrics
 device = resolve_device(p.device)
 split = load_tensors(sm.input.split, required=("test_idx", "test_y"))
 attack = load_tensors(sm.input.attack, required=("x_adv", "chosen"))
 chosen = attack["chosen"]
 y = split["test_y"][chosen]
-x = data.load_images(
-    p.target["dataset"], p.root, "test", split["test_idx"][chosen],
-    channels=p.channels, size=p.image_size, domain=p.target["domain"], seed=p.domain_seed,
-)  # fmt: skip
+x = target_images("test", split["test_idx"][chosen])
 reference = load_classifier(sm.input.reference).to(device)
 result = metrics.transferability(  # on inference graphs: same functions, cheaper jvp / vjp
     inference_graph(load_classifier(sm.input.source), "features").to(device),
     inference_graph(reference, "logits").to(device),
     x.to(device), method="auto", tol=cfg["tol"], max_iter=cfg["max_iter"], batch_size=cfg["batch_size"],
-    linearize=True, generator=generator(int(sm.wildcards.seed)),
+    linearize=True, generator=generator(p.seed),
 )  # fmt: skip
 with torch.no_grad():
     logits_adv = torch.cat([reference(b.to(device)).cpu() for b in attack["x_adv"].split(500)])

@@ -1,25 +1,22 @@
 """Rule probe: linear probe on the frozen source's penultimate features; accuracy on the target test split."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+from _job import log, sm, target_images  # noqa: I001 - the preamble first
+
 import torch
 
-from advtransfer import data
 from advtransfer.io import load_tensors, save_json
 from advtransfer.models import load_classifier
 from advtransfer.probe import extract_features, fit_linear_probe
-from advtransfer.runtime import configure, resolve_device
+from advtransfer.runtime import resolve_device
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-log = configure(sm.log[0], sm.threads)
 p = sm.params
 device = resolve_device(p.device)
 split = load_tensors(sm.input.split, required=("train_idx", "train_y", "val_idx", "val_y", "test_idx", "test_y"))
-images = dict(channels=p.channels, size=p.image_size, domain=p.target["domain"], seed=p.domain_seed)
 train_idx = torch.cat([split["train_idx"], split["val_idx"]])  # the probe selects nothing: all target-train
 train_y = torch.cat([split["train_y"], split["val_y"]])
 source = load_classifier(sm.input.source)
 features = {
-    part: extract_features(source, data.load_images(p.target["dataset"], p.root, part, idx, **images), 500, device)
+    part: extract_features(source, target_images(part, idx), 500, device)
     for part, idx in (("train", train_idx), ("test", split["test_idx"]))
 }
 probe = fit_linear_probe(features["train"], train_y, **p.probe, device=device, num_classes=len(p.target["classes"]))

@@ -1,13 +1,11 @@
 """Rule scenario_figure: Figure 3 (metrics per source beside transferred accuracy; scatter) as PNG and PDF."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+from _job import sm  # noqa: I001 - the preamble first
+
 import pandas as pd
 
 from advtransfer.plots import figure3, save_figure
-from advtransfer.runtime import configure
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-configure(sm.log[0], sm.threads)
 summary = pd.read_csv(sm.input.summary)
 title = f"{sm.wildcards.scenario}: {sm.params.source_dataset} sources -> {sm.params.target_dataset} target {sm.params.target_classes}"
 save_figure(figure3(summary, pd.read_csv(sm.input.correlations), title), sm.output.png, sm.output.pdf)

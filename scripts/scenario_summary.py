@@ -1,30 +1,25 @@
 """Rule scenario_summary: one row per source and seed, rank correlations with probe accuracy, tables."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
-import re
+from _job import log, sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
 from advtransfer.io import load_json, save_csv
-from advtransfer.runtime import configure
 from advtransfer.stats import rank_correlations
 from advtransfer.tables import scenario_table, write_table
 
 ADVERSARIAL_METRICS = ["tau1", "tau2", "tau1_tau2", "alpha", "cross_adv_loss"]
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-log = configure(sm.log[0], sm.threads)
 target = {c.lower() for c in sm.params.target_classes}
 reference = load_json(sm.input.reference)
 rows = []
-for metrics_path, probe_path, source_path in zip(sm.input.metrics, sm.input.probes, sm.input.sources):
-    source, seed = re.fullmatch(r"(\w+?)_seed(\d+)\.json", metrics_path.split("/")[-1]).groups()
+for job, metrics_path, probe_path, source_path in zip(sm.params.rows, sm.input.metrics, sm.input.probes, sm.input.sources):
     info = load_json(source_path)
     rows.append(
         {
             "scenario": sm.wildcards.scenario,
-            "source": source,
-            "seed": int(seed),
+            "source": job["source"],
+            "seed": int(job["seed"]),
             "source_classes": "|".join(info["classes"]),
             "outside_fraction": sum(c.lower() not in target for c in info["classes"]) / len(info["classes"]),
             "source_val_accuracy": info["val_accuracy"],

@@ -1,12 +1,11 @@
 """Rule synthetic_data: draw the Section 4.1 regression data set."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+from _job import log, sm  # noqa: I001 - the preamble first
+
 from advtransfer import synthetic
 from advtransfer.io import save_json, save_tensors
-from advtransfer.runtime import configure, generator
+from advtransfer.runtime import generator
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-log = configure(sm.log[0], sm.threads)
 params = sm.params.data
 data = synthetic.make_rbf_data(**params, generator=generator(sm.params.seed))
 log.info("train %s, test %s, input scale %.4f", tuple(data.x_train.shape), tuple(data.x_test.shape), data.input_scale)

@@ -1,17 +1,16 @@
 """Rule synthetic_sweep: every Figure 2 quantity for one V (seed) and every t."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+from _job import log, sm  # noqa: I001 - the preamble first
+
 import pandas as pd
 from tqdm import tqdm
 
 from advtransfer import synthetic
 from advtransfer.io import load_json, load_model, load_tensors, save_csv
 from advtransfer.models import SigmoidMLP
-from advtransfer.runtime import configure, generator
+from advtransfer.runtime import generator
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-log = configure(sm.log[0], sm.threads)
-seed = int(sm.wildcards.seed)
+seed = sm.params.seed
 data = synthetic.RBFData(**load_tensors(sm.input.data, required=synthetic.RBF_TENSORS))
 arch = load_json(sm.input.info)["architecture"]
 target = load_model(sm.input.model, SigmoidMLP(**arch).double())

@@ -1,14 +1,12 @@
 """Rule synthetic_target: train the reference model f_T on the training split."""
 
-import _library_path  # noqa: F401 - this checkout's advtransfer first on sys.path
+from _job import log, sm  # noqa: I001 - the preamble first
+
 import time
 
 from advtransfer import metrics, synthetic
 from advtransfer.io import load_tensors, save_model
-from advtransfer.runtime import configure
 
-sm = snakemake  # noqa: F821 - injected by Snakemake
-log = configure(sm.log[0], sm.threads)
 data = synthetic.RBFData(**load_tensors(sm.input.data, required=synthetic.RBF_TENSORS))
 start = time.perf_counter()
 model, losses = synthetic.make_target(data, **sm.params.target, seed=sm.params.seed)

@@ -1,0 +1,72 @@
+"""Data sets given as a folder of images: ``imagefolder:<folder>`` in torchvision's ImageFolder layout.
+
+``<folder>/<class>/<image>`` (one folder of class folders: a stratified ``test_fraction`` split, seeded,
+as for digits) or ``<folder>/train/<class>/...`` and ``<folder>/test/<class>/...`` (the user's own split;
+the test classes must be among the train classes). Class names are the folder names in sorted order
+(torchvision's ImageFolder). Images are read with torchvision's ImageFolder and PIL, converted to RGB, and
+all resized to the size of the first image (sorted order) with antialiased bilinear interpolation when
+sizes differ; the scenario's ``image_size`` and ``channels`` then apply as for any data set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torchvision.datasets import ImageFolder
+from torchvision.transforms.v2 import functional as TF
+
+from advtransfer.data.acquisition import DataIntegrityError
+from advtransfer.data.domains import resize
+from advtransfer.data.splits import split_indices
+from advtransfer.names import IMAGE_SUFFIXES, imagefolder_classes, imagefolder_splits
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The images of an ImageFolder-layout folder, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read(folder: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        ds = ImageFolder(str(folder), loader=_rgb, is_valid_file=lambda p: p.lower().endswith(IMAGE_SUFFIXES))
+    except (FileNotFoundError, OSError) as err:
+        raise DataIntegrityError(f"{folder}: not an image folder ({err})") from err
+    unknown = sorted(set(ds.classes) - set(classes))
+    if unknown:
+        raise DataIntegrityError(f"{folder}: class folders {unknown} are not among the train classes {list(classes)}")
+    remap = [classes.index(c) for c in ds.classes]
+    images, labels = [], []
+    for path, label in ds.samples:
+        try:
+            images.append(TF.pil_to_tensor(ds.loader(path)))
+        except OSError as err:
+            raise DataIntegrityError(f"{path}: not a readable image ({err})") from err
+        labels.append(remap[label])
+    size = images[0].shape[-2:]
+    images = [img if img.shape[-2:] == size else resize(img, list(size)) for img in images]
+    return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+
+
+def _rgb(path: str):
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.convert("RGB")
+
+
+def read_imagefolder(
+    name: str, split: str, *, seed: int = 0, test_fraction: float = 0.2
+) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """One split of ``imagefolder:<folder>``: uint8 RGB images (N, 3, H, W), int64 labels, class names."""
+    folders = imagefolder_splits(name)
+    if "all" not in folders:
+        classes = imagefolder_classes(folders["train"])
+        images, labels = _read(folders[split], classes)
+        return images, labels, classes
+    classes = imagefolder_classes(folders["all"])
+    images, labels = _read(folders["all"], classes)
+    train_idx, test_idx = split_indices(len(labels), [1.0 - test_fraction, test_fraction], seed, stratify=labels)
+    idx = train_idx if split == "train" else test_idx
+    return images[idx].contiguous(), labels[idx].contiguous(), classes

@@ -1,0 +1,191 @@
+"""The registries of data sets, models and training objectives: plain data, no torch.
+
+Each data set, built-in model and training objective is ONE entry here. Code is named by its import path
+(``"package.module:attribute"``) and imported only when a job needs it, so Snakemake (and every cluster
+job's Snakemake) can check a config against these tables at start-up without importing torch.
+``advtransfer.names`` holds the lookups and config checks; ``advtransfer.data``, ``advtransfer.models``
+and ``advtransfer.train`` resolve the entries.
+
+Adding a data set, a model or an objective is one entry below (docs/extending.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+# ------------------------------------------------------------------------------------------ data sets
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One data set: its names, image shape, splits, files (with checksums) and the function that reads them.
+
+    ``reader`` is ``"module:function"``; advtransfer.data.load_split checks the split's files (present,
+    official MD5s in ``files``) and calls ``reader(data_root, split, *, verify, seed, test_fraction)``, which
+    returns uint8 images (N, C, H, W) and int64 labels (N,) in the order of ``classes`` (checking any class
+    names the files carry). ``folder`` is where the files live under ``data.root`` (torchvision's layout, so
+    a folder prepared by torchvision works here and vice versa).
+    """
+
+    name: str
+    classes: tuple[str, ...]  # in label order
+    channels: int
+    size: tuple[int, int]  # native (height, width)
+    reader: str
+    description: str
+    splits: tuple[str, ...] = ("train", "test")
+    aliases: tuple[str, ...] = ()  # other spellings accepted in config ('CIFAR-10', 'FashionMNIST', ...)
+    folder: str = ""
+    files: dict[str, str | None] = field(default_factory=dict)  # required file -> official MD5
+    split_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    optional: tuple[str, ...] = ()  # copied from a mirror when present, never required
+    archive: tuple[str, str, str] | None = None  # (file name, MD5, URL) of the official archive
+    archive_prefix: str = ""  # folder of the files inside the archive
+    gz: dict[str, str] = field(default_factory=dict)  # raw file -> MD5 of the official .gz
+    gz_urls: tuple[str, ...] = ()  # download bases of the .gz files
+
+
+_CIFAR10_BATCHES = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+_STL10_FILES = {
+    "train_X.bin": "918c2871b30a85fa023e0c44e0bee87f",
+    "train_y.bin": "5a34089d4802c674881badbb80307741",
+    "test_X.bin": "7f263ba9f9e0b06b93213547f721ac82",
+    "test_y.bin": "36f9794fa4beb8a2c72628de14fa638e",
+}
+# Fashion-MNIST: MD5 of the UNCOMPRESSED official idx files (the content of the archives whose MD5s
+# torchvision lists in FashionMNIST.resources; Debian ships the same content re-compressed, so its .gz
+# files have other MD5s: the content is what is checked), and of the official .gz files.
+_FASHION_MNIST_RAW = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+_FASHION_MNIST_GZ = {
+    "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+
+_ENTRIES = (
+    DatasetEntry(
+        name="cifar10",
+        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        channels=3,
+        size=(32, 32),
+        reader="advtransfer.data.reading:read_cifar10",
+        description="CIFAR-10 (python version): 50,000 train / 10,000 test 32x32 colour images, 10 classes",
+        aliases=("CIFAR-10", "CIFAR10"),
+        folder="cifar-10-batches-py",
+        files=_CIFAR10_BATCHES,
+        split_files={
+            "train": ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "batches.meta"),
+            "test": ("test_batch", "batches.meta"),
+        },
+        archive=(
+            "cifar-10-python.tar.gz",
+            "c58f30108f718f92721af3b95e74349a",
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        ),
+        archive_prefix="cifar-10-batches-py",
+    ),
+    DatasetEntry(
+        name="stl10",
+        classes=("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"),
+        channels=3,
+        size=(96, 96),
+        reader="advtransfer.data.reading:read_stl10",
+        description="STL-10 (binary): the 5,000 labelled train / 8,000 test 96x96 colour images, 10 classes",
+        aliases=("STL-10", "STL10"),
+        folder="stl10_binary",
+        files=_STL10_FILES,
+        split_files={"train": ("train_X.bin", "train_y.bin"), "test": ("test_X.bin", "test_y.bin")},
+        optional=("class_names.txt",),
+        archive=(
+            "stl10_binary.tar.gz",
+            "91f7769df0f17e558f3565bffb0c7dfb",
+            "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
+        ),
+        archive_prefix="stl10_binary",
+    ),
+    DatasetEntry(
+        name="fashion_mnist",
+        classes=(
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        ),  # fmt: skip
+        channels=1,
+        size=(28, 28),
+        reader="advtransfer.data.reading:read_fashion_mnist",
+        description="Fashion-MNIST: 60,000 train / 10,000 test 28x28 grey images, 10 classes",
+        aliases=("Fashion-MNIST", "FashionMNIST"),
+        folder="FashionMNIST/raw",
+        files=_FASHION_MNIST_RAW,
+        split_files={
+            "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+            "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+        },
+        gz=_FASHION_MNIST_GZ,
+        gz_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    ),
+    DatasetEntry(
+        name="digits",
+        classes=tuple(str(d) for d in range(10)),
+        channels=1,
+        size=(8, 8),
+        reader="advtransfer.data.reading:read_digits",
+        description="scikit-learn's bundled 8x8 digits (1,797 images, no download); a seeded stratified split",
+    ),
+)
+DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in _ENTRIES}
+
+# A data set given as a folder: ``imagefolder:/path/to/images`` (torchvision's ImageFolder layout, see
+# advtransfer.data.folder). Its class names are the folder names, read at start-up without torch.
+IMAGEFOLDER = "imagefolder:"
+
+# ---------------------------------------------------------------------------------------------- models
+
+# Built-in classifiers: name -> "module:factory", factory(num_classes, in_channels, image_size) -> nn.Module
+# with ``features(x) -> (B, m)``, ``head`` (nn.Linear(m, num_classes)) and forward = head(features).
+# Besides these, a config may name ``torchvision:<arch>``, ``timm:<name>`` or ``package.module:function``
+# (advtransfer.models.build_model).
+MODELS: dict[str, str] = {
+    "small_cnn": "advtransfer.models:SmallCNN",
+    "resnet18_cifar": "advtransfer.models:ResNet18Cifar",
+}
+MODEL_PREFIXES = ("torchvision:", "timm:")
+
+# ---------------------------------------------------------------------------------- training objectives
+
+# name -> "module:function", function(model, x, y) -> (loss, logits): the loss a training step minimises
+# and the logits of the batch it saw (for the running training accuracy). advtransfer.train.
+OBJECTIVES: dict[str, str] = {
+    "ce": "advtransfer.train:cross_entropy",
+}
+
+
+def load_object(path: str) -> Any:
+    """The attribute ``path`` = ``"package.module:attribute"`` names (imported on demand)."""
+    module, sep, attribute = str(path).partition(":")
+    if not sep or not module or not attribute:
+        raise ValueError(f"{path!r} is not an import path of the form 'package.module:attribute'")
+    try:
+        target = importlib.import_module(module)
+    except ImportError as err:
+        raise ValueError(f"{path!r}: cannot import module {module!r} ({err})") from err
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ValueError(f"{path!r}: module {module!r} has no attribute {attribute!r}") from None
+    return target
