@@ -17,7 +17,7 @@ include: "rules/common.smk"
 validate_config()
 
 
-# Experiment families: each registers its network jobs (add_networks) and holds its own rules.
+# Experiment families: each registers its experiments (add_experiment) and holds its own rules.
 include: "rules/synthetic.smk"
 include: "rules/scenarios.smk"
 # The network stages every family shares.
@@ -34,15 +34,8 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def experiment_outputs(name):
-    """The files rule `all` asks for, per experiment."""
-    if name == "synthetic":
-        return synthetic_outputs()
-    return scenario_outputs(name)
-
-
 rule all:
     default_target: True
-    localrule: True
     input:
-        [path for name in config["experiments"] for path in experiment_outputs(name)],
+        [path for name in config["experiments"] for path in OUTPUTS[name]],
+    localrule: True

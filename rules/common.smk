@@ -29,7 +29,10 @@ def validate_config(schema="schemas/config.schema.yaml"):
         filled = yaml.safe_load(stream)
     defs = filled["$defs"]
     defs["dataset_name"] = {
-        "anyOf": [{"enum": list(DATASETS)}, {"type": "string", "pattern": "^imagefolder:.+"}]
+        "anyOf": [
+            {"enum": list(DATASETS)},
+            {"type": "string", "pattern": "^imagefolder:.+"},
+        ]
     }
     defs["model_name"] = {
         "anyOf": [
@@ -138,19 +141,46 @@ SCENARIOS = config.get("scenarios") or {}
 #                           channels, objective, objective_params, train, seed}}
 #                                                                         -> models/{model}.safetensors
 #   "evaluations": {evaluation: {source, reference, split, target: {dataset, classes, domain,
-#                                domain_seed}, image_size, channels, seed, attack, metrics, probe}}
+#                                domain_seed}, image_size, channels, seed, labels, attack, metrics,
+#                                probe}}   (labels: the family's row labels, e.g. {source, seed})
 #                                -> attacks/, metrics/, probes/{evaluation}.*
-# A family's rules file builds its entries from its config block (add_networks); the generic rules in
+# A family's rules file registers them (add_experiment), built from its config block by its library
+# module (e.g. advtransfer.scenarios.network_jobs, torch-free); the generic rules in
 # rules/networks.smk take every param from here, one job's entry at a time, so an edit reruns exactly
 # the jobs whose entry changed.
 NETWORKS = {}
+OUTPUTS = {}  # experiment -> the files rule `all` asks for
 
 
-def add_networks(experiment, description):
-    """Register one experiment's normalised network jobs (see above)."""
-    if experiment in NETWORKS:
-        raise WorkflowError(f"experiment {experiment!r} is described twice")
-    NETWORKS[experiment] = description
+def add_experiment(experiment, outputs, networks=None):
+    """Register an experiment (a family's rules file does, for each of its config blocks): the files rule
+    `all` asks for and, for a family that trains networks, its normalised network jobs (see above).
+    """
+    if experiment in OUTPUTS:
+        raise WorkflowError(f"experiment {experiment!r} is registered twice")
+    OUTPUTS[experiment] = outputs
+    if networks is not None:
+        NETWORKS[experiment] = networks
+
+
+def evaluation_files(pattern, wildcard="scenario"):
+    """Input function of a family's summary: ``pattern`` ({experiment}, {evaluation}, {source},
+    {reference}) over the evaluations of the experiment named by the ``wildcard`` wildcard.
+    """
+
+    def get(wildcards):
+        experiment = wildcards[wildcard]
+        return [
+            pattern.format(experiment=experiment, evaluation=name, **entry)
+            for name, entry in NETWORKS[experiment]["evaluations"].items()
+        ]
+
+    return get
+
+
+def evaluation_labels(wildcards, wildcard="scenario"):
+    """Params of a family's summary: the ``labels`` of each evaluation, in the order of evaluation_files."""
+    return [e["labels"] for e in NETWORKS[wildcards[wildcard]]["evaluations"].values()]
 
 
 def network_job(kind, name_wildcard):
@@ -180,7 +210,7 @@ def dataset_key(name):
     name = names.canonical_dataset(name)
     if names.is_imagefolder(name):
         folder = str(Path(name[len(IMAGEFOLDER) :]).expanduser().resolve())
-        return "imagefolder_" + hashlib.sha256(folder.encode()).hexdigest()[:10]
+        return f"imagefolder_{hashlib.sha256(folder.encode()).hexdigest()[:10]}"
     return name
 
 
@@ -214,7 +244,8 @@ def model_inputs(wildcards):
 
 def evaluation_inputs(*roles):
     """Input function of attack / metrics / probe: the split, target data and the models of ``roles``
-    (source, reference), plus the attack's adversarial examples when "attack" is among them."""
+    (source, reference), plus the attack's adversarial examples when "attack" is among them.
+    """
 
     def get(wildcards):
         e = NETWORKS[wildcards.experiment]["evaluations"][wildcards.evaluation]
@@ -229,18 +260,12 @@ def evaluation_inputs(*roles):
                 )
                 continue
             out[role] = f"results/{wildcards.experiment}/models/{e[role]}.safetensors"
-            out[f"{role}_info"] = f"results/{wildcards.experiment}/models/{e[role]}.json"
+            out[f"{role}_info"] = (
+                f"results/{wildcards.experiment}/models/{e[role]}.json"
+            )
         return out
 
     return get
-
-
-def network_outputs(experiment, pattern, kind):
-    """``pattern`` ({experiment} and {name}) expanded over the entries of ``kind`` of an experiment."""
-    return [
-        pattern.format(experiment=experiment, name=name)
-        for name in NETWORKS[experiment][kind]
-    ]
 
 
 # --------------------------------------------------------------------------------------- code hashes
@@ -295,7 +320,9 @@ def code_hash(script):
         todo |= _imports(path) - seen
     digest = hashlib.sha256()
     for path in sorted(seen):
-        digest.update(str(path.relative_to(BASE)).encode() + b"\0" + path.read_bytes())
+        digest.update(str(path.relative_to(BASE)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

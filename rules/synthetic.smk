@@ -2,11 +2,13 @@
 
 SYN = config["synthetic"]
 
-
-def synthetic_outputs():
-    """The files rule `all` asks for of the synthetic experiment."""
-    files = ["sweep.csv", "summary.csv", "figure2.png", "figure2.pdf"]
-    return [f"results/synthetic/{f}" for f in files]
+add_experiment(
+    "synthetic",
+    [
+        f"results/synthetic/{file}"
+        for file in ("sweep.csv", "summary.csv", "figure2.png", "figure2.pdf")
+    ],
+)
 
 
 rule synthetic_data:

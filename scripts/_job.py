@@ -20,14 +20,3 @@ from advtransfer.runtime import configure  # noqa: E402
 sm = __main__.snakemake
 log = configure(sm.log[0], sm.threads)
 
-
-def target_images(part, indices):
-    """Model inputs of ``indices`` of the target task's ``part`` ('train' or 'test'), in the target domain
-    (attack, metrics and probe rules; params target, root, channels, image_size)."""
-    from advtransfer.data import load_images
-
-    p = sm.params
-    return load_images(
-        p.target["dataset"], p.root, part, indices,
-        channels=p.channels, size=p.image_size, domain=p.target["domain"], seed=p.target["domain_seed"],
-    )  # fmt: skip

@@ -1,6 +1,7 @@
 """Rule attack: PGD (Linf, untargeted on the source's own prediction, random start) on target test images."""
 
-from _job import log, sm, target_images  # noqa: I001 - the preamble first
+from _job import log, sm  # noqa: I001 - the preamble first
+from _target import target_images
 
 import torch
 from tqdm import tqdm

@@ -1,6 +1,7 @@
 """Rule metrics: tau1, tau2 (source features -> reference logits), alpha, cross adversarial loss."""
 
-from _job import log, sm, target_images  # noqa: I001 - the preamble first
+from _job import log, sm  # noqa: I001 - the preamble first
+from _target import target_images
 
 import torch
 import torch.nn.functional as F

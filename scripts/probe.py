@@ -1,6 +1,7 @@
 """Rule probe: linear probe on the frozen source's penultimate features; accuracy on the target test split."""
 
-from _job import log, sm, target_images  # noqa: I001 - the preamble first
+from _job import log, sm  # noqa: I001 - the preamble first
+from _target import target_images
 
 import torch
 

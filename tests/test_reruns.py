@@ -55,8 +55,7 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
     args = override(done, "epochs.yaml", "scenarios: {tinydigits: {train: {epochs: 3}}}\n")
     out = snakemake(done, "-n", "--quiet", "rules", *args, *BOTH).stdout
     assert job_counts(out) == {
-        "train_source": 4,
-        "train_reference": 1,
+        "train": 4 + 1,  # 2 sources x 2 seeds + the reference
         "attack": 4,
         "metrics": 4,
         "probe": 4,

@@ -14,13 +14,11 @@ from tests.workflow_helpers import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
-NETWORK_RULES = {"train_source", "train_reference", "attack", "metrics", "probe"}
+NETWORK_RULES = {"train", "attack", "metrics", "probe"}
 # Jobs of one scenario with 5 sources x 3 seeds, besides its `dataset` jobs.
 SCENARIO_JOBS = {
-    "split_source": 5,
-    "split_target": 1,
-    "train_source": 15,
-    "train_reference": 1,
+    "split": 6,  # 5 source mixtures + the target task
+    "train": 16,  # 15 sources + the reference
     "attack": 15,
     "metrics": 15,
     "probe": 15,

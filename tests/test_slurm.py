@@ -36,14 +36,14 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DAEMONS = ("slurmd", "slurmctld", "munged")
 
 CONFIGS = ["tests/configs/tiny.yaml", "tests/configs/tiny_digits.yaml", "tests/configs/tiny_slurm.yaml"]
-GPU_RULES = {"train_source", "train_reference", "attack", "metrics", "probe"}
-CPU_RULES = {"synthetic_data", "synthetic_target", "synthetic_sweep", "split_source", "split_target"}
+GPU_RULES = {"train", "attack", "metrics", "probe"}
+CPU_RULES = {"synthetic_data", "synthetic_target", "synthetic_sweep", "split"}
 LOCAL_RULES = {"all", "dataset", "synthetic_summary", "synthetic_figure", "scenario_summary", "scenario_figure"}
 # cluster jobs of the tiny run: synthetic data, target, 2 sweeps; tinydigits (2 sources x 1 seed,
 # see tiny_slurm.yaml) 2 source splits, the target split, 2 + 1 trainings, 2 attacks, metrics, probes
 EXPECTED_JOBS = {
-    "synthetic_data": 1, "synthetic_target": 1, "synthetic_sweep": 2, "split_source": 2, "split_target": 1,
-    "train_source": 2, "train_reference": 1, "attack": 2, "metrics": 2, "probe": 2,
+    "synthetic_data": 1, "synthetic_target": 1, "synthetic_sweep": 2, "split": 2 + 1,
+    "train": 2 + 1, "attack": 2, "metrics": 2, "probe": 2,
 }  # fmt: skip
 
 
