@@ -24,6 +24,9 @@ include: "rules/scenarios.smk"
 include: "rules/networks.smk"
 
 
+check_experiments()
+
+
 wildcard_constraints:
     experiment="|".join(NETWORKS) or "(?!)",
     scenario="|".join(SCENARIOS) or "(?!)",

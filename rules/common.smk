@@ -83,13 +83,6 @@ def check_names():
 
 def check_config():
     """Checks the JSON schema cannot express; each failure names the config key and the fix."""
-    known = ["synthetic", *SCENARIOS]
-    for name in config["experiments"]:
-        if name not in known:
-            raise WorkflowError(
-                f"config key experiments: unknown experiment {name!r}; use 'synthetic' or one of "
-                f"the scenarios {sorted(SCENARIOS)}"
-            )
     for name, scenario in SCENARIOS.items():
         key = f"scenarios.{name}"
         checks = [
@@ -161,6 +154,17 @@ def add_experiment(experiment, outputs, networks=None):
     OUTPUTS[experiment] = outputs
     if networks is not None:
         NETWORKS[experiment] = networks
+
+
+def check_experiments():
+    """Every name in config `experiments` is a registered experiment (run after the families' files)."""
+    for name in config["experiments"]:
+        if name not in OUTPUTS:
+            _fail(
+                "experiments",
+                f"unknown experiment {name!r}; use one of {sorted(OUTPUTS)} (add a scenario under "
+                "`scenarios:` to run your own)",
+            )
 
 
 def evaluation_files(pattern, wildcard="scenario"):
