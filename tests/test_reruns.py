@@ -31,7 +31,8 @@ def override(work, name: str, text: str) -> tuple[str, ...]:
 
 
 def planned_after_editing(work, module: str) -> dict[str, int]:
-    """The jobs a dry run plans after appending a comment to advtransfer/<module>.py (edit undone after)."""
+    """The jobs a dry run plans after appending a comment to advtransfer/<module>.py (edit undone after);
+    ``module`` may be inside a subpackage ('data/domains')."""
     path = work / "advtransfer" / f"{module}.py"
     original = path.read_text()
     try:
@@ -85,3 +86,21 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
 
 def test_editing_a_plotting_module_reruns_only_figures(done):
     assert planned_after_editing(done, "plots") == {"synthetic_figure": 1, "scenario_figure": 1, "all": 1}
+
+
+def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(done):
+    counts = planned_after_editing(done, "data/domains")
+    # advtransfer.data (whose __init__ imports data.domains) is imported by the dataset, split and train
+    # scripts, and by attack, metrics and probe through scripts/_target.py; nothing synthetic uses it.
+    assert counts == {
+        "dataset": 1,
+        "split": 2 + 1,
+        "train": 4 + 1,
+        "attack": 4,
+        "metrics": 4,
+        "probe": 4,
+        "scenario_summary": 1,
+        "scenario_figure": 1,
+        "all": 1,
+    }
+    assert planned(done) == {}
