@@ -1,20 +1,29 @@
 """Supervised training of the source / reference classifiers, with validation-based checkpoint selection.
 
 ``train_classifier`` runs SGD with momentum and weight decay under a per-step cosine learning-rate
-schedule, evaluates on the VALIDATION split after every epoch and keeps the weights of the best epoch.
-It never sees test data. On CPU the result is a deterministic function of (initial weights, data,
-hyper-parameters, seed). With ``checkpoint_dir`` it writes one atomic checkpoint per epoch and a later
-call with the same arguments resumes from it and ends with exactly the weights of an uninterrupted run.
+schedule on a training objective chosen by name (``advtransfer.registry.OBJECTIVES``; ``"ce"``:
+cross-entropy), evaluates on the VALIDATION split after every epoch and keeps the weights of the best
+epoch. It never sees test data. On CPU the result is a deterministic function of (initial weights, data,
+hyper-parameters, objective, seed). With ``checkpoint_dir`` it writes one atomic checkpoint per epoch
+and a later call with the same arguments resumes from it and ends with exactly the weights of an
+uninterrupted run.
+
+An objective is ``function(model, x, y, **objective_params) -> (loss, logits)``: the scalar loss a
+training step minimises and the logits of the batch it saw (for the running training accuracy). It is
+called in train mode, under the training autocast context (bfloat16 on CUDA when enabled; compute the
+loss in float32, as ``cross_entropy`` does).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +34,15 @@ from safetensors import safe_open
 from torch import nn
 from tqdm import tqdm
 
+from advtransfer import registry
 from advtransfer.io import load_tensors, save_tensors
 from advtransfer.models import frozen_on
 from advtransfer.runtime import resolve_device
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 CHECKPOINT_FORMAT = "advtransfer-train-checkpoint/1"
+
+Objective = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -42,11 +54,13 @@ class TrainResult:
         the model passed in holds these weights on return.
     final_state: CPU state dict after the last epoch run.
     history: one dict per epoch since the start (resumed epochs included): epoch, lr (of the epoch's
-        last step), train_loss, train_accuracy (on the augmented training batches, in train mode),
-        val_loss, val_accuracy.
+        last step), train_loss (the objective's), train_accuracy (on the augmented training batches, in
+        train mode, of the logits the objective returned), val_loss (cross-entropy), val_accuracy.
     epochs_run: epochs trained by THIS call (0 when the checkpoint was already complete).
     resumed_from_epoch: last completed epoch restored from the checkpoint, None if started fresh.
     wall_seconds: wall time of this call.
+    objective, objective_params: the training objective's registry name and its keyword arguments (as
+        plain JSON values), for the model's sidecar.
     """
 
     best_state: dict[str, torch.Tensor]
@@ -58,11 +72,49 @@ class TrainResult:
     wall_seconds: float
     final_state: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
     completed: bool = True  # False when ``stop_after`` ended the call before ``epochs``
+    objective: str = "ce"
+    objective_params: dict[str, Any] = field(default_factory=dict)
 
 
 def checkpoint_path(checkpoint_dir: str | Path) -> Path:
     """The file ``train_classifier`` writes in ``checkpoint_dir``."""
     return Path(checkpoint_dir) / CHECKPOINT_NAME
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Objective ``"ce"``: (mean cross-entropy of ``model(x)`` against ``y``, computed in float32; the logits)."""
+    logits = model(x)
+    return F.cross_entropy(logits.float(), y), logits
+
+
+def resolve_objective(name: str, params: dict[str, Any] | None = None) -> tuple[Objective, dict[str, Any]]:
+    """(function, parameters) of the objective registered as ``name``, the parameters as plain JSON values.
+
+    Raises ValueError for an unknown name (listing the known ones), parameters that are not a dict of
+    JSON values (finite numbers, strings, booleans, None, lists, dicts), or that the function does not
+    accept.
+    """
+    if name not in registry.OBJECTIVES:
+        raise ValueError(f"unknown training objective {name!r}; choose one of {sorted(registry.OBJECTIVES)}")
+    fn = registry.load_object(registry.OBJECTIVES[name])
+    if not callable(fn):
+        raise ValueError(f"training objective {name!r}: {registry.OBJECTIVES[name]} is not callable")
+    params = {} if params is None else params
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise ValueError(
+            f"training objective {name!r}: objective_params must be a dict with string keys, got {params!r}"
+        )
+    try:  # recorded in a JSON sidecar and compared on resume: plain values only, as they read back
+        plain = json.loads(json.dumps(params, sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"training objective {name!r}: objective_params must be plain JSON values ({err})") from err
+    try:
+        inspect.signature(fn).bind(None, None, None, **plain)
+    except TypeError as err:
+        raise ValueError(f"training objective {name!r} does not accept objective_params {plain} ({err})") from None
+    except ValueError:  # no signature to inspect (some builtins): the first step will tell
+        pass
+    return fn, plain
 
 
 @torch.no_grad()
@@ -109,8 +161,10 @@ def train_classifier(
     stop_after: int | None = None,
     eval_batch_size: int = 512,
     amp: bool | None = None,
+    objective: str = "ce",
+    objective_params: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train ``model`` (in place) with cross-entropy; select the epoch with the best validation accuracy.
+    """Train ``model`` (in place) on ``objective``; select the epoch with the best validation accuracy.
 
     Inputs: float tensors in [0, 1] of shape (N, C, H, W) on the CPU, integer labels (N,). Batches are
     shuffled by a torch.Generator seeded with ``seed``; ``augment`` adds a random crop (zero padding
@@ -119,12 +173,16 @@ def train_classifier(
     parameter. The learning rate follows lr * (1 + cos(pi * t / T)) / 2 over the T = epochs * steps
     optimiser steps.
 
+    ``objective``: a name in ``advtransfer.registry.OBJECTIVES`` (``"ce"``: cross-entropy, the default);
+    ``objective_params``: keyword arguments for it (plain JSON values). An unknown name or parameters the
+    objective does not take raise ValueError. Validation (and so the selection) always uses cross-entropy.
+
     ``checkpoint_dir``: after every epoch write ``checkpoint.safetensors`` there (atomically), holding the
     model, optimiser and generator states, the best-so-far weights, the history and a fingerprint of
-    the arguments, initial weights and data. A later call finding it resumes after its epoch if the
-    fingerprint matches (else warns and starts afresh); an unreadable checkpoint raises ValueError
-    naming the file. ``stop_after``: train at most this many epochs in this call (time-limited jobs;
-    pair it with ``checkpoint_dir``).
+    the arguments (objective and its parameters included), initial weights and data. A later call
+    finding it resumes after its epoch if the fingerprint matches (else warns and starts afresh); an
+    unreadable checkpoint raises ValueError naming the file. ``stop_after``: train at most this many
+    epochs in this call (time-limited jobs; pair it with ``checkpoint_dir``).
 
     On CUDA (only): cudnn.benchmark, channels_last and, when ``amp`` is None or True and the GPU
     supports it, bfloat16 autocast. On return the model holds the best weights, in eval mode, on
@@ -132,20 +190,119 @@ def train_classifier(
     """
     started = time.perf_counter()
     device = resolve_device(device)
+    _check_arguments(train_x, train_y, val_x, val_y, epochs, batch_size)
+    loss_fn, params = resolve_objective(objective, objective_params)
+    train_y, val_y = train_y.long(), val_y.long()
+    run = _setup(
+        model, train_x, train_y, val_x, val_y, device=device, epochs=epochs, batch_size=batch_size, lr=lr,
+        momentum=momentum, weight_decay=weight_decay, seed=seed, augment=augment, amp=amp,
+        checkpoint_dir=checkpoint_dir, objective=objective, loss_fn=loss_fn, objective_params=params,
+    )  # fmt: skip
+    state = _resume(run, model)
+    start_epoch = len(state.history) + 1
+    last_epoch = epochs if stop_after is None else min(epochs, start_epoch - 1 + max(0, int(stop_after)))
+    for epoch in range(start_epoch, last_epoch + 1):
+        bar = tqdm(
+            total=run.steps_per_epoch,
+            desc=f"train epoch {epoch}/{epochs}",
+            file=sys.stderr,
+            disable=not progress,
+            mininterval=10.0,
+            ascii=True,
+            dynamic_ncols=False,
+        )
+        try:
+            stats = _train_one_epoch(run, model, train_x, epoch, bar)
+            record = _validate_and_select(run, model, val_x, val_y, eval_batch_size, epoch, stats, state)
+            bar.set_postfix(
+                loss=f"{record['train_loss']:.4f}",
+                acc=f"{record['train_accuracy']:.4f}",
+                val_acc=f"{record['val_accuracy']:.4f}",
+                best=state.best_epoch,
+            )
+        finally:
+            bar.close()
+        if run.checkpoint is not None:
+            _save_checkpoint(
+                run.checkpoint, run.fingerprint, model, run.optimizer, run.generator, state.history,
+                state.best_state, state.best_epoch,
+            )  # fmt: skip
+
+    final_state = _cpu_state(model)
+    best_state = final_state if state.best_state is None else state.best_state  # None: stop_after=0, fresh
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(
+        best_state=best_state,
+        best_epoch=state.best_epoch,
+        best_val_accuracy=state.best_acc if state.best_epoch else float("nan"),
+        history=state.history,
+        epochs_run=max(0, last_epoch - start_epoch + 1),
+        resumed_from_epoch=state.resumed_from,
+        wall_seconds=time.perf_counter() - started,
+        final_state=final_state,
+        completed=len(state.history) == epochs,
+        objective=objective,
+        objective_params=params,
+    )
+
+
+# ------------------------------------------------------------------------------------- training steps
+
+
+@dataclass
+class _Run:
+    """What stays fixed during a ``train_classifier`` call (set up by ``_setup``)."""
+
+    device: torch.device
+    cuda: bool
+    use_amp: bool  # bfloat16 autocast around the objective (CUDA only)
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # CPU: shuffling and augmentation draws
+    data_x: torch.Tensor  # the training set, on the GPU when it fits
+    data_y: torch.Tensor
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    lr: float
+    augment: bool
+    loss_fn: Objective
+    objective_params: dict[str, Any]
+    checkpoint: Path | None
+    fingerprint: dict[str, Any] | None  # identifies the run a checkpoint belongs to
+
+
+@dataclass
+class _State:
+    """What changes from epoch to epoch: the history and the best epoch so far (checkpointed)."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_epoch: int = 0
+    best_acc: float = -1.0
+    best_loss: float = math.inf
+    resumed_from: int | None = None
+
+
+def _check_arguments(train_x, train_y, val_x, val_y, epochs: int, batch_size: int):
+    """ValueError for inputs ``train_classifier`` cannot train on."""
     _check_xy(train_x, train_y, "train_classifier: train")
     _check_xy(val_x, val_y, "train_classifier: validation")
     if len(val_x) == 0:
         raise ValueError("train_classifier: the validation split is empty; the checkpoint is chosen on it")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"train_classifier: epochs ({epochs}) and batch_size ({batch_size}) must be >= 1")
-    n = len(train_x)
-    steps_per_epoch = _steps_per_epoch(n, batch_size)
-    if steps_per_epoch == 0:
-        raise ValueError(f"train_classifier: need at least 2 training samples, got {n}")
-    total_steps = epochs * steps_per_epoch
-    train_y, val_y = train_y.long(), val_y.long()
+    if _steps_per_epoch(len(train_x), batch_size) == 0:
+        raise ValueError(f"train_classifier: need at least 2 training samples, got {len(train_x)}")
 
-    fingerprint = None if checkpoint_dir is None else {  # identifies the run a checkpoint belongs to
+
+def _setup(
+    model, train_x, train_y, val_x, val_y, *, device, epochs, batch_size, lr, momentum, weight_decay, seed,
+    augment, amp, checkpoint_dir, objective, loss_fn, objective_params,
+) -> _Run:  # fmt: skip
+    """Fingerprint the run (before the model moves), put the model (and the data, if small) on ``device``,
+    and create the optimiser and the seeded generator. Labels are already int64."""
+    fingerprint = None if checkpoint_dir is None else {
         "format": CHECKPOINT_FORMAT,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -154,9 +311,11 @@ def train_classifier(
         "weight_decay": float(weight_decay),
         "seed": int(seed),
         "augment": bool(augment),
+        "objective": objective,
+        "objective_params": objective_params,
         "initial_weights": _digest(model.state_dict().items()),
         "data": _digest([("train_x", train_x), ("train_y", train_y), ("val_x", val_x), ("val_y", val_y)]),
-    }
+    }  # fmt: skip
 
     cuda = device.type == "cuda"
     if cuda:
@@ -174,103 +333,101 @@ def train_classifier(
     if cuda and train_x.element_size() * train_x.numel() <= 2**31:
         data_x, data_y = train_x.to(device), train_y.to(device)
 
-    history: list[dict[str, float]] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_epoch, best_acc, best_loss = 0, -1.0, math.inf
-    start_epoch, resumed_from = 1, None
-    ckpt = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
-    if ckpt is not None and ckpt.exists():
-        restored = _load_checkpoint(ckpt, fingerprint, model, optimizer, generator)
-        if restored is not None:
-            history, best_state, best_epoch, best_acc, best_loss = restored
-            resumed_from = len(history)
-            start_epoch = resumed_from + 1
-            print(f"[train] resumed from {ckpt} after epoch {resumed_from}/{epochs}", file=sys.stderr)
+    return _Run(
+        device=device, cuda=cuda, use_amp=use_amp, optimizer=optimizer, generator=generator, data_x=data_x,
+        data_y=data_y, epochs=epochs, batch_size=batch_size,
+        steps_per_epoch=_steps_per_epoch(len(train_x), batch_size), lr=lr, augment=augment, loss_fn=loss_fn,
+        objective_params=objective_params, fingerprint=fingerprint,
+        checkpoint=None if checkpoint_dir is None else checkpoint_path(checkpoint_dir),
+    )  # fmt: skip
 
-    last_epoch = epochs if stop_after is None else min(epochs, start_epoch - 1 + max(0, int(stop_after)))
-    for epoch in range(start_epoch, last_epoch + 1):
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        bar = tqdm(
-            total=steps_per_epoch,
-            desc=f"train epoch {epoch}/{epochs}",
-            file=sys.stderr,
-            disable=not progress,
-            mininterval=10.0,
-            ascii=True,
-            dynamic_ncols=False,
-        )
-        for i in range(steps_per_epoch):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            flips = offsets = None
-            if augment:  # draw on the CPU generator, whatever the device: same numbers everywhere
-                pad = max(1, train_x.shape[-1] // 8)
-                offsets = torch.randint(0, 2 * pad + 1, (len(idx), 2), generator=generator)
-                flips = torch.rand(len(idx), generator=generator) < 0.5
-            xb = data_x[idx.to(data_x.device)].to(device, non_blocking=True)
-            yb = data_y[idx.to(data_y.device)].to(device, non_blocking=True)
-            if augment:
-                xb = _crop_flip(xb, offsets.to(device), flips.to(device), pad)
-            if cuda:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            step = (epoch - 1) * steps_per_epoch + i
-            lr_now = _cosine_lr(lr, step, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_now
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(xb)
-            loss = F.cross_entropy(logits.float(), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach().double() * len(idx)
-            correct += (logits.detach().argmax(1) == yb).sum()
-            seen += len(idx)
-            bar.update(1)
-        train_loss = loss_sum.item() / seen
-        if not math.isfinite(train_loss):
-            bar.close()
-            raise FloatingPointError(
-                f"train_classifier: training diverged in epoch {epoch} (loss {train_loss}); lower lr (now {lr})"
+
+def _resume(run: _Run, model: nn.Module) -> _State:
+    """The state to continue from: restored from the run's checkpoint when there is one of this run (model,
+    optimiser and generator restored in place), else a fresh start."""
+    if run.checkpoint is None or not run.checkpoint.exists():
+        return _State()
+    restored = _load_checkpoint(run.checkpoint, run.fingerprint, model, run.optimizer, run.generator)
+    if restored is None:  # another run's checkpoint (warned): start afresh
+        return _State()
+    history, best_state, best_epoch, best_acc, best_loss = restored
+    state = _State(history, best_state, best_epoch, best_acc, best_loss, resumed_from=len(history))
+    print(f"[train] resumed from {run.checkpoint} after epoch {len(history)}/{run.epochs}", file=sys.stderr)
+    return state
+
+
+def _train_one_epoch(
+    run: _Run, model: nn.Module, train_x: torch.Tensor, epoch: int, bar: tqdm
+) -> dict[str, float]:
+    """One pass over the shuffled (and augmented) training set, one optimiser step per batch.
+
+    Returns {"lr": of the last step, "train_loss": mean objective, "train_accuracy": of the objective's
+    logits}. Raises FloatingPointError when the mean loss is not finite.
+    """
+    model.train()
+    n, batch_size, device = len(train_x), run.batch_size, run.device
+    total_steps = run.epochs * run.steps_per_epoch
+    order = torch.randperm(n, generator=run.generator)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    for i in range(run.steps_per_epoch):
+        idx = order[i * batch_size : (i + 1) * batch_size]
+        flips = offsets = None
+        if run.augment:  # draw on the CPU generator, whatever the device: same numbers everywhere
+            pad = max(1, train_x.shape[-1] // 8)
+            offsets = torch.randint(0, 2 * pad + 1, (len(idx), 2), generator=run.generator)
+            flips = torch.rand(len(idx), generator=run.generator) < 0.5
+        xb = run.data_x[idx.to(run.data_x.device)].to(device, non_blocking=True)
+        yb = run.data_y[idx.to(run.data_y.device)].to(device, non_blocking=True)
+        if run.augment:
+            xb = _crop_flip(xb, offsets.to(device), flips.to(device), pad)
+        if run.cuda:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        lr_now = _cosine_lr(run.lr, (epoch - 1) * run.steps_per_epoch + i, total_steps)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr_now
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.use_amp):
+            loss, logits = run.loss_fn(model, xb, yb, **run.objective_params)
+        if loss.ndim != 0:
+            raise ValueError(
+                f"train_classifier: the objective returned a loss of shape {tuple(loss.shape)}, not a scalar"
             )
-        val_acc, val_loss = evaluate(model, val_x, val_y, eval_batch_size, device)
-        record = {
-            "epoch": epoch,
-            "lr": lr_now,
-            "train_loss": train_loss,
-            "train_accuracy": correct.item() / seen,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-        }
-        history.append(record)
-        if val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss):
-            best_acc, best_loss, best_epoch, best_state = val_acc, val_loss, epoch, _cpu_state(model)
-        bar.set_postfix(
-            loss=f"{train_loss:.4f}", acc=f"{record['train_accuracy']:.4f}", val_acc=f"{val_acc:.4f}", best=best_epoch
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        loss_sum += loss.detach().double() * len(idx)
+        correct += (logits.detach().argmax(1) == yb).sum()
+        seen += len(idx)
+        bar.update(1)
+    train_loss = loss_sum.item() / seen
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(
+            f"train_classifier: training diverged in epoch {epoch} (loss {train_loss}); lower lr (now {run.lr})"
         )
-        bar.close()
-        if ckpt is not None:
-            _save_checkpoint(ckpt, fingerprint, model, optimizer, generator, history, best_state, best_epoch)
+    return {"lr": lr_now, "train_loss": train_loss, "train_accuracy": correct.item() / seen}
 
-    final_state = _cpu_state(model)
-    if best_state is None:  # stop_after=0 on a fresh start: nothing trained yet
-        best_state = final_state
-    model.load_state_dict(best_state)
-    model.eval()
-    return TrainResult(
-        best_state=best_state,
-        best_epoch=best_epoch,
-        best_val_accuracy=best_acc if best_epoch else float("nan"),
-        history=history,
-        epochs_run=max(0, last_epoch - start_epoch + 1),
-        resumed_from_epoch=resumed_from,
-        wall_seconds=time.perf_counter() - started,
-        final_state=final_state,
-        completed=len(history) == epochs,
-    )
+
+def _validate_and_select(
+    run: _Run, model: nn.Module, val_x, val_y, eval_batch_size: int, epoch: int, stats: dict[str, float], state: _State
+) -> dict[str, float]:
+    """Evaluate on the validation split, append the epoch's record to the history and keep the model's
+    weights if this is the best epoch so far (higher accuracy; ties: lower loss, then earlier). Returns
+    the record."""
+    val_acc, val_loss = evaluate(model, val_x, val_y, eval_batch_size, run.device)
+    record = {
+        "epoch": epoch,
+        "lr": stats["lr"],
+        "train_loss": stats["train_loss"],
+        "train_accuracy": stats["train_accuracy"],
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+    }
+    state.history.append(record)
+    if val_acc > state.best_acc or (val_acc == state.best_acc and val_loss < state.best_loss):
+        state.best_acc, state.best_loss, state.best_epoch = val_acc, val_loss, epoch
+        state.best_state = _cpu_state(model)
+    return record
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -320,6 +477,8 @@ def _digest(items) -> str:
 
 
 def _save_checkpoint(path, fingerprint, model, optimizer, generator, history, best_state, best_epoch):
+    """Write the end-of-epoch state atomically: model, optimiser and generator states and the best weights
+    as tensors; fingerprint, history, best epoch and the optimiser's non-tensor state as JSON metadata."""
     tensors: dict[str, torch.Tensor] = {"generator_state": generator.get_state()}
     tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
     tensors.update({f"best.{k}": v for k, v in best_state.items()})
@@ -358,7 +517,7 @@ def _load_checkpoint(path: Path, fingerprint, model, optimizer, generator):
         warnings.warn(
             f"{path}: checkpoint is from a different run (changed: {', '.join(changed)}); starting afresh "
             "and overwriting it",
-            stacklevel=3,
+            stacklevel=4,  # the caller of train_classifier (via _resume)
         )
         return None
     try:

@@ -1,13 +1,18 @@
-"""Training loop: learning, determinism, exact resume, validation-based selection, bad checkpoints."""
+"""Training loop: learning, determinism, exact resume, validation-based selection, bad checkpoints, objectives."""
 
+import json
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from torch import nn
 
+from advtransfer import registry
 from advtransfer.io import load_tensors, save_tensors
 from advtransfer.models import build_model
-from advtransfer.train import checkpoint_path, evaluate, train_classifier
+from advtransfer.train import checkpoint_path, cross_entropy, evaluate, train_classifier
 
 HP = dict(batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4, seed=7, device="cpu", progress=False)
 
@@ -127,3 +132,116 @@ def test_bad_inputs_raise():
         train_classifier(_model(), x, y, x[:0], y[:0], epochs=1, **HP)
     with pytest.raises(ValueError, match="labels"):
         train_classifier(_model(), x, y.float(), x, y, epochs=1, **HP)
+
+
+# ------------------------------------------------------------------------------------------ objectives
+
+
+def _scaled_ce(model, x, y, scale=1.0):
+    """A test objective: cross-entropy times ``scale`` (registered as "scaled" by the tests below)."""
+    loss, logits = cross_entropy(model, x, y)
+    return scale * loss, logits
+
+
+@pytest.fixture
+def scaled(monkeypatch):
+    """Register ``_scaled_ce`` as the objective "scaled" (this module, under the name pytest imported it)."""
+    monkeypatch.setitem(registry.OBJECTIVES, "scaled", f"{__name__}:_scaled_ce")
+    return "scaled"
+
+
+def test_ce_is_the_registered_default_objective():
+    assert registry.load_object(registry.OBJECTIVES["ce"]) is cross_entropy
+    x, y = _task()
+    res = train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=1, **HP)
+    assert res.objective == "ce" and res.objective_params == {}
+    explicit = train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=1, objective="ce", **HP)
+    assert _equal_states(res.final_state, explicit.final_state) and res.history == explicit.history
+
+
+def test_cross_entropy_objective_is_the_mean_cross_entropy_of_the_logits():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [1.0, 1.0, 1.0]])
+    y = torch.tensor([0, 2, 1])
+    loss, out = cross_entropy(nn.Identity(), logits, y)
+    assert out is logits and loss.ndim == 0 and loss.dtype == torch.float32
+    assert torch.equal(loss, F.cross_entropy(logits, y))
+    by_hand = [math.log(sum(math.exp(v) for v in row)) - row[c] for row, c in zip(logits.tolist(), y.tolist())]
+    assert loss.item() == pytest.approx(sum(by_hand) / 3, rel=1e-6)
+    half = cross_entropy(nn.Identity(), logits.bfloat16(), y)[0]  # low-precision logits: loss in float32
+    assert half.dtype == torch.float32 and torch.equal(half, F.cross_entropy(logits.bfloat16().float(), y))
+
+
+def test_unknown_objective_raises_naming_the_choices(scaled):
+    x, y = _task()
+    with pytest.raises(ValueError, match=r"unknown training objective 'nope'.*'ce'.*'scaled'"):
+        train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=1, objective="nope", **HP)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"sigma": 0.1}, "does not accept"),
+        ({"scale": torch.tensor(1.0)}, "plain JSON"),
+        ({"scale": math.nan}, "plain JSON"),
+    ],
+)
+def test_bad_objective_params_raise_before_training(scaled, params, match):
+    x, y = _task()
+    objective = "ce" if "sigma" in params else scaled
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        train_classifier(
+            model, x[:64], y[:64], x[64:], y[64:], epochs=1, objective=objective, objective_params=params, **HP
+        )
+    assert _equal_states(model.state_dict(), before)
+
+
+def test_custom_objective_is_used(scaled):
+    x, y = _task()
+    data = (x[:64], y[:64], x[64:], y[64:])
+    hp = {**HP, "weight_decay": 0.0}
+    # A loss scaled by 0 has zero gradients: without weight decay no parameter moves (batch-norm running
+    # statistics do: the forward passes still run in train mode), while plain cross-entropy moves them all.
+    model = _model()
+    initial = {k: v.clone() for k, v in model.named_parameters()}
+    zero = train_classifier(model, *data, epochs=2, objective=scaled, objective_params={"scale": 0.0}, **hp)
+    assert zero.objective == "scaled" and zero.objective_params == {"scale": 0.0}
+    assert all(h["train_loss"] == 0.0 for h in zero.history)
+    assert all(torch.equal(zero.final_state[k], v) for k, v in initial.items())
+    ce = train_classifier(_model(), *data, epochs=2, **hp)
+    assert all(not torch.equal(ce.final_state[k], v) for k, v in initial.items())
+    # Twice the loss at half the learning rate takes exactly the steps of cross-entropy (scaling by a power
+    # of two is exact in floating point), and reports exactly twice its training loss.
+    double = train_classifier(
+        _model(), *data, epochs=2, objective=scaled, objective_params={"scale": 2.0}, **{**hp, "lr": hp["lr"] / 2}
+    )
+    assert _equal_states(double.final_state, ce.final_state)
+    assert [h["train_loss"] for h in double.history] == [2 * h["train_loss"] for h in ce.history]
+    assert [h["val_accuracy"] for h in double.history] == [h["val_accuracy"] for h in ce.history]
+
+
+def test_objective_and_params_are_in_the_resume_fingerprint(tmp_path, scaled):
+    x, y = _task()
+    data = (x[:64], y[:64], x[64:], y[64:])
+
+    def run(**kw):
+        return train_classifier(_model(), *data, epochs=2, checkpoint_dir=tmp_path, **kw, **HP)
+
+    def stored_fingerprint():
+        with safe_open(str(checkpoint_path(tmp_path)), framework="pt") as f:
+            return json.loads(f.metadata()["json"])["fingerprint"]
+
+    run()
+    assert stored_fingerprint()["objective"] == "ce" and stored_fingerprint()["objective_params"] == {}
+    with pytest.warns(UserWarning, match=r"changed: objective\)"):
+        res = run(objective=scaled)
+    assert res.resumed_from_epoch is None and res.epochs_run == 2
+    with pytest.warns(UserWarning, match=r"changed: objective_params\)"):
+        res = run(objective=scaled, objective_params={"scale": 0.5})
+    assert res.resumed_from_epoch is None and res.epochs_run == 2
+    assert stored_fingerprint()["objective"] == "scaled" and stored_fingerprint()["objective_params"] == {"scale": 0.5}
+    again = run(objective=scaled, objective_params={"scale": 0.5})  # same objective and parameters: resumed
+    assert again.resumed_from_epoch == 2 and again.epochs_run == 0
+    assert again.objective == "scaled" and again.objective_params == {"scale": 0.5}
+    assert _equal_states(again.final_state, res.final_state)
