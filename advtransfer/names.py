@@ -70,13 +70,19 @@ def imagefolder_splits(name: str) -> dict[str, Path]:
     return {"all": root}
 
 
+def class_folders(folder: str | os.PathLike) -> list[str]:
+    """The sub-folders of ``folder`` holding at least one image file, sorted (torchvision's ImageFolder
+    order)."""
+    return [
+        entry.name
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name)
+        if entry.is_dir() and any(f.name.lower().endswith(IMAGE_SUFFIXES) for f in os.scandir(entry.path))
+    ]
+
+
 def imagefolder_classes(folder: str | os.PathLike) -> tuple[str, ...]:
-    """Class names of an ImageFolder-layout folder: its sub-folders holding at least one image, sorted
-    (torchvision's ImageFolder order)."""
-    classes = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.is_dir() and any(f.name.lower().endswith(IMAGE_SUFFIXES) for f in os.scandir(entry.path)):
-            classes.append(entry.name)
+    """Class names of an ImageFolder-layout folder (``class_folders``); at least two."""
+    classes = class_folders(folder)
     if len(classes) < 2:
         raise ValueError(f"{folder}: an image folder needs at least 2 class sub-folders with images, found {classes}")
     return tuple(classes)

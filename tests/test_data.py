@@ -409,3 +409,91 @@ def test_names_module_agrees_with_torchvision_and_domains_without_importing_torc
     assert D.class_indices is names.class_indices and D.CLASS_NAMES is names.CLASS_NAMES
     code = "import sys, advtransfer.names; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(names.__file__).parents[1]).returncode == 0
+
+
+# ------------------------------------------------------------------------------------ the registry
+def test_registry_checksums_and_archives_are_torchvision_s():
+    """The MD5s, archives and class names of the registry entries are torchvision's own lists."""
+    from torchvision import datasets as tvd
+
+    from advtransfer.registry import DATASETS
+
+    cifar, stl, fashion = (DATASETS[n] for n in ("cifar10", "stl10", "fashion_mnist"))
+    c = tvd.CIFAR10
+    assert cifar.files == dict(c.train_list + c.test_list + [[c.meta["filename"], c.meta["md5"]]])
+    assert cifar.archive == (c.filename, c.tgz_md5, c.url) and cifar.folder == c.base_folder
+    listed = dict(tvd.STL10.train_list + tvd.STL10.test_list)
+    assert stl.files == {f: listed[f] for f in stl.files} and len(stl.files) == 4
+    assert stl.archive == (tvd.STL10.filename, tvd.STL10.tgz_md5, tvd.STL10.url)
+    assert fashion.gz == {f.removesuffix(".gz"): md5 for f, md5 in tvd.FashionMNIST.resources}
+    assert fashion.gz_urls == tuple(tvd.FashionMNIST.mirrors)
+    assert fashion.classes == tuple(tvd.FashionMNIST.classes)
+    for name, entry in DATASETS.items():
+        assert D.image_shape(name) == (entry.channels, *entry.size)
+        assert set(entry.split_files) <= set(entry.splits) and all(f in entry.files for fs in entry.split_files.values() for f in fs)
+
+
+def test_registry_and_names_import_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, advtransfer.registry, advtransfer.names, advtransfer.scenarios; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(D.__file__).parents[2]).returncode == 0
+
+
+# ----------------------------------------------------------------------------------- image folders
+def _write_folder(root: Path, layout: dict[str, int], size=(6, 5), gray=False) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, n in layout.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)
+            image = Image.fromarray(pixels).convert("L" if gray else "RGB")
+            image.save(root / cls / f"{i:03d}.png")
+
+
+def test_imagefolder_with_train_and_test_folders(tmp_path):
+    _write_folder(tmp_path / "train", {"zebra": 3, "ant": 2})
+    _write_folder(tmp_path / "test", {"ant": 1, "zebra": 2}, gray=True)
+    (tmp_path / "train" / "notes").mkdir()  # a folder without images is no class
+    name = f"imagefolder:{tmp_path}"
+    assert D.class_names(name) == ("ant", "zebra")  # sorted, as torchvision's ImageFolder
+    assert D.class_indices(name, ["zebra"]) == [1]
+    images, labels, classes = D.load_split(name, "unused", "train")
+    assert images.dtype == torch.uint8 and images.shape == (5, 3, 6, 5)
+    assert labels.tolist() == [0, 0, 1, 1, 1] and classes == ("ant", "zebra")
+    images, labels, _ = D.load_split(name, "unused", "test")
+    assert images.shape == (3, 3, 6, 5) and labels.tolist() == [0, 1, 1]  # grey files read as RGB
+    assert torch.equal(images[:, 0], images[:, 1])
+    assert D.ensure_dataset(name, "unused") == tmp_path
+    assert len(D.dataset_files(name, "unused")) == 8
+
+
+def test_imagefolder_flat_layout_is_split_by_seed_and_stratified(tmp_path):
+    _write_folder(tmp_path, {"a": 10, "b": 10})
+    name = f"imagefolder:{tmp_path}"
+    train = D.load_split(name, "", "train", seed=1, test_fraction=0.2)
+    test = D.load_split(name, "", "test", seed=1, test_fraction=0.2)
+    assert len(train[1]) == 16 and test[1].tolist() == [0, 0, 1, 1]
+    again = D.load_split(name, "", "test", seed=1, test_fraction=0.2)
+    assert torch.equal(test[0], again[0])
+    pixels = {tuple(x.flatten().tolist()) for x in torch.cat([train[0], test[0]])}
+    assert len(pixels) == 20  # disjoint and complete
+
+
+def test_imagefolder_problems_name_the_folder_or_file(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        D.class_names(f"imagefolder:{tmp_path / 'nothing'}")
+    _write_folder(tmp_path / "one", {"only": 2})
+    with pytest.raises(ValueError, match="at least 2 class"):
+        D.class_names(f"imagefolder:{tmp_path / 'one'}")
+    _write_folder(tmp_path / "split" / "train", {"a": 2, "b": 2})
+    _write_folder(tmp_path / "split" / "test", {"a": 1, "c": 1})
+    with pytest.raises(D.DataIntegrityError, match=r"class folders \['c'\]"):
+        D.load_split(f"imagefolder:{tmp_path / 'split'}", "", "test")
+    _write_folder(tmp_path / "bad", {"a": 2, "b": 2})
+    (tmp_path / "bad" / "b" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(D.DataIntegrityError, match="broken.png"):
+        D.load_split(f"imagefolder:{tmp_path / 'bad'}", "", "train")

@@ -20,7 +20,16 @@ from torchvision.transforms.v2 import functional as TF
 from advtransfer.data.acquisition import DataIntegrityError
 from advtransfer.data.domains import resize
 from advtransfer.data.splits import split_indices
-from advtransfer.names import IMAGE_SUFFIXES, imagefolder_classes, imagefolder_splits
+from advtransfer.names import IMAGE_SUFFIXES, class_folders, imagefolder_classes, imagefolder_splits
+
+
+class _ImageFolder(ImageFolder):
+    """torchvision's ImageFolder whose classes are the sub-folders holding images (names.class_folders),
+    so a folder of notes beside the class folders is no class, as at start-up."""
+
+    def find_classes(self, directory):
+        classes = class_folders(directory)
+        return classes, {name: i for i, name in enumerate(classes)}
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
@@ -30,7 +39,7 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
 
 def _read(folder: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     try:
-        ds = ImageFolder(str(folder), loader=_rgb, is_valid_file=lambda p: p.lower().endswith(IMAGE_SUFFIXES))
+        ds = _ImageFolder(str(folder), loader=_rgb, is_valid_file=lambda p: p.lower().endswith(IMAGE_SUFFIXES))
     except (FileNotFoundError, OSError) as err:
         raise DataIntegrityError(f"{folder}: not an image folder ({err})") from err
     unknown = sorted(set(ds.classes) - set(classes))
