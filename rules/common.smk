@@ -55,30 +55,26 @@ def _fail(key, err):
 
 def check_names():
     """Data-set, class, model and objective names of every scenario, against the registries."""
-    for name, s in (config.get("scenarios") or {}).items():
+    scenarios = config.get("scenarios")
+    for name, s in (scenarios if isinstance(scenarios, dict) else {}).items():
+        if not isinstance(s, dict):
+            continue  # the schema names it
         key = f"scenarios.{name}"
-        datasets = {
-            f"{key}.source_dataset": s.get("source_dataset"),
-            f"{key}.target.dataset": (s.get("target") or {}).get("dataset"),
-        }
-        for where, dataset in datasets.items():
-            if isinstance(dataset, str):
+        target = s.get("target") if isinstance(s.get("target"), dict) else {}
+        model = s.get("model")
+        model = model.get("name") if isinstance(model, dict) else model
+        checks = [
+            (f"{key}.source_dataset", s.get("source_dataset"), names.canonical_dataset),
+            (f"{key}.target.dataset", target.get("dataset"), names.canonical_dataset),
+            (f"{key}.model", model, names.check_model_name),
+            (f"{key}.objective", s.get("objective"), names.check_objective_name),
+        ]
+        for where, value, check in checks:
+            if isinstance(value, str):
                 try:
-                    names.canonical_dataset(dataset)
+                    check(value)
                 except ValueError as err:
                     _fail(where, err)
-        model = s.get("model")
-        if isinstance(model, (str, dict)):
-            try:
-                names.check_model_name(names.model_spec(model).get("name"))
-            except ValueError as err:
-                _fail(f"{key}.model", err)
-        objective = s.get("objective")
-        if isinstance(objective, str):
-            try:
-                names.check_objective_name(objective)
-            except ValueError as err:
-                _fail(f"{key}.objective", err)
 
 
 def check_config():
