@@ -1,17 +1,48 @@
-"""Model registry: the networks of the experiments, built from torch / torchvision parts."""
+"""The networks of the experiments, and ``build_model``, which turns a model spec into a classifier.
+
+The feature protocol. Every image classifier built here has ``features(x) -> (B, m)``, ``head`` (the
+nn.Linear(m, num_classes) that makes the logits), ``feature_dim == m`` and ``forward(x)`` (the logits,
+equal to ``head(features(x))`` for the default features). Linear probes (``advtransfer.probe``) and the
+metrics (``inference_graph(model, "features")``, a torch.fx trace) only use ``features``. Features are:
+
+- by default the penultimate representation: the input of the network's final classification
+  nn.Linear. The built-ins (``advtransfer.registry.MODELS``) and factories returning a model with a
+  ``features`` method and a Linear ``head`` define it themselves and are returned as they are. Other
+  networks are wrapped in ``Classifier``: that Linear becomes ``head`` and is replaced by nn.Identity in
+  the wrapped network, whose output is then the features. The final Linear is timm's
+  ``get_classifier()`` for ``timm:`` models, otherwise the last nn.Linear (``named_modules`` order) with
+  ``num_classes`` outputs; a network without one needs a named layer;
+- with ``features: <layer>`` (a name from ``named_modules()``, e.g. ``layer3``) that layer's output,
+  flattened to (B, m), taken by a torch.fx graph (torchvision's ``create_feature_extractor``); ``forward``
+  is still the whole network and ``head`` its final Linear (None if it has none).
+
+torchvision architectures expect 3 channels: ``Classifier`` repeats a 1-channel input 3 times in
+``forward`` and ``features``. timm models and factories are built for ``in_channels`` themselves.
+"""
 
 from __future__ import annotations
 
 import copy
+import difflib
+import inspect
+import logging
 import os
+import pickle
+import re
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, NamedTuple
 
 import torch
-from torch import nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import fx, nn
 
 from advtransfer.io import load_json, load_model
+from advtransfer.registry import MODEL_PREFIXES, MODELS, load_object
+
+log = logging.getLogger(__name__)
 
 
 class SigmoidMLP(nn.Module):
@@ -52,11 +83,10 @@ def sigmoid_mlp_smoothness(model: SigmoidMLP) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 # Image classifiers of the data-distribution experiments (Section 4.2).
 #
-# Every classifier exposes ``features(x) -> (B, m)``, the penultimate representation a linear probe
-# stacks on, and ``head``, an nn.Linear(m, num_classes), with ``forward(x) == head(features(x))``.
-# ``feature_dim`` is m. Construction draws from torch's global RNG and takes no seed: callers seed it
-# first (``torch.manual_seed(seed)`` or ``with torch.random.fork_rng(): torch.manual_seed(seed); ...``),
-# so the same seed builds bit-identical initial weights.
+# Every classifier follows the feature protocol (module docstring). Construction draws from torch's
+# global RNG and takes no seed: callers seed it first (``torch.manual_seed(seed)`` or
+# ``with torch.random.fork_rng(): torch.manual_seed(seed); ...``), so the same seed builds bit-identical
+# initial weights.
 # --------------------------------------------------------------------------------------------------
 
 
@@ -69,7 +99,8 @@ class ResNet18Cifar(nn.Module):
 
     feature_dim = 512
 
-    def __init__(self, num_classes: int, in_channels: int = 3):
+    def __init__(self, num_classes: int, in_channels: int = 3, image_size: int | None = None):
+        """``image_size`` is accepted for the registry's factory signature: any size works."""
         super().__init__()
         from torchvision.models import resnet18
 
@@ -118,23 +149,307 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-MODELS = {
-    "resnet18_cifar": lambda num_classes, in_channels, image_size: ResNet18Cifar(num_classes, in_channels),
-    "small_cnn": lambda num_classes, in_channels, image_size: SmallCNN(num_classes, in_channels, image_size),
+class Classifier(nn.Module):
+    """A network made to follow the feature protocol (module docstring).
+
+    ``net`` is the network with its final classification Linear replaced by nn.Identity, so ``net(x)`` is
+    the penultimate representation; ``head`` is that Linear and ``head_name`` its name in the network's
+    own state dict (what weights files call it). A network without one keeps its own output layer
+    (``head`` is None) and needs ``layer``, the named feature layer. ``gray_to_rgb`` repeats a 1-channel
+    input 3 times (torchvision architectures). State-dict keys: ``net.*`` and ``head.*``.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        head_name: str | None,
+        *,
+        input_shape: tuple[int, int, int],
+        layer: str | None = None,
+        gray_to_rgb: bool = False,
+    ):
+        super().__init__()
+        head = None if head_name is None else net.get_submodule(head_name)
+        if head_name is not None:
+            net.set_submodule(head_name, nn.Identity())
+        self.net, self.head = net, head
+        self.head_name, self.layer, self.gray_to_rgb = head_name, layer, gray_to_rgb
+        self._trace_layer()
+        self.feature_dim = head.in_features if layer is None else self._measure(input_shape)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._rgb(x)
+        if self.layer is None:
+            return self.net(x)
+        return self._graphs[self.training].forward(x)["features"].flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.net(self._rgb(x))
+        return z if self.head is None else self.head(z)
+
+    def _rgb(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, 3, -1, -1) if self.gray_to_rgb else x
+
+    def _trace_layer(self):
+        """``_graphs``: torch.fx graphs x -> {"features": output of ``layer``} of ``net`` in eval and train
+        mode (indexed by ``training``), sharing ``net``'s modules; not submodules, so not in the state dict."""
+        from torchvision.models.feature_extraction import create_feature_extractor
+
+        self._graphs = None
+        if self.layer is not None:
+            with _kept_flags(self.net):
+                dual = create_feature_extractor(self.net, {self.layer: "features"}, suppress_diff_warning=True)
+            self._graphs = (fx.GraphModule(dual, dual.eval_graph), fx.GraphModule(dual, dual.train_graph))
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self._trace_layer()  # the graphs hold the buffers they read, which a device or dtype change replaces
+        return self
+
+    @torch.no_grad()
+    def _measure(self, input_shape: tuple[int, int, int]) -> int:
+        with frozen_on(self, torch.device("cpu")) as model:
+            return model.features(torch.zeros(1, *input_shape)).shape[1]
+
+
+_SPEC_DEFAULTS: dict[str, Any] = {"name": None, "weights": None, "features": None, "pretrained": False}
+_SPEC_TYPES = {
+    "name": ((str,), "a string"),
+    "weights": ((str, os.PathLike, type(None)), "a file path or null"),
+    "features": ((str, type(None)), "a layer name or null"),
+    "pretrained": ((bool,), "true or false"),
 }
 
 
-def build_model(name: str, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """Build a registered classifier (``MODELS``) for (in_channels, image_size, image_size) inputs.
+class _Network(NamedTuple):
+    net: nn.Module
+    head_name: str | None  # its final classification Linear (None: it has none)
+    protocol: bool  # follows the feature protocol itself
+    gray_to_rgb: bool  # expects 3 channels and is given 1
 
-    Initial weights come from torch's global RNG: seed it before calling (see the note above).
+
+def build_model(
+    name: str | Mapping[str, Any], num_classes: int, in_channels: int, image_size: int, *, load_weights: bool = True
+) -> nn.Module:
+    """A classifier following the feature protocol (module docstring) for ``num_classes`` classes and
+    (in_channels, image_size, image_size) inputs.
+
+    ``name`` is a model spec: a model name or a dict {"name", "weights", "features", "pretrained"} (missing
+    keys: None, None, False). Names: a built-in (``advtransfer.registry.MODELS``), ``torchvision:<arch>``,
+    ``timm:<name>`` (needs timm) or ``package.module:function``, called as
+    function(num_classes=, in_channels=, image_size=) and returning an nn.Module whose output is the
+    logits. ``features`` names the feature layer; ``pretrained`` downloads torchvision's / timm's weights
+    (the only download; the head is then new); ``weights`` is a local state dict (``read_weights``), not
+    read when ``load_weights`` is false. Initial weights come from torch's global RNG: seed it first.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    spec = _spec(name)
+    name = spec["name"]
     for key, value, low in (("num_classes", num_classes, 2), ("in_channels", in_channels, 1), ("image_size", image_size, 4)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"build_model({name!r}): {key} must be an integer >= {low}, got {value!r}")
-    return MODELS[name](num_classes, in_channels, image_size)
+    network = _network(name, spec["pretrained"], num_classes, in_channels, image_size)
+    model = _classifier(network, name, spec["features"], num_classes, (in_channels, image_size, image_size))
+    if load_weights and spec["weights"] is not None:
+        _assign_weights(model, spec["weights"])
+    return model
+
+
+def _spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
+    """A model spec (a name or a dict) as a dict with every key of ``_SPEC_DEFAULTS``."""
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping) or not set(spec) <= set(_SPEC_DEFAULTS):
+        raise ValueError(f"model {spec!r}: expected a model name or a dict with keys {', '.join(_SPEC_DEFAULTS)}")
+    spec = {**_SPEC_DEFAULTS, **spec}
+    for key, (types, text) in _SPEC_TYPES.items():
+        if not isinstance(spec[key], types):
+            raise ValueError(f"model {spec['name']!r}: {key} must be {text}, got {spec[key]!r}")
+    return spec
+
+
+def _network(name: str, pretrained: bool, num_classes: int, in_channels: int, image_size: int) -> _Network:
+    """The network ``name`` names, built for the given sizes."""
+    if name.startswith("torchvision:"):
+        return _torchvision(name, pretrained, num_classes, in_channels)
+    if name.startswith("timm:"):
+        return _timm(name, pretrained, num_classes, in_channels)
+    if name not in MODELS and ":" not in name:
+        choices = ", ".join([*sorted(MODELS), *(f"'{prefix}<name>'" for prefix in MODEL_PREFIXES)])
+        raise ValueError(f"unknown model {name!r}; choose a built-in or a form: {choices} or 'package.module:function'")
+    if pretrained:
+        raise ValueError(f"model {name!r}: pretrained is for torchvision: and timm: models; give local weights instead")
+    factory = load_object(MODELS.get(name, name))
+    net = factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+    if not isinstance(net, nn.Module):
+        raise ValueError(f"model {name!r}: the factory returned a {type(net).__name__}, not an nn.Module")
+    protocol = _follows_protocol(net)
+    return _Network(net, "head" if protocol else _final_linear(net, num_classes), protocol, False)
+
+
+def _torchvision(name: str, pretrained: bool, num_classes: int, in_channels: int) -> _Network:
+    import torchvision
+
+    arch = name.removeprefix("torchvision:")
+    archs = torchvision.models.list_models(module=torchvision.models)
+    if arch not in archs:
+        raise ValueError(
+            f"unknown torchvision architecture in model {name!r}{_did_you_mean(arch, archs)}; "
+            "the choices are torchvision.models.list_models(module=torchvision.models)"
+        )
+    if in_channels not in (1, 3):
+        raise ValueError(f"model {name!r}: torchvision architectures take 1- or 3-channel images, not {in_channels}")
+    if pretrained:
+        net = _pretrained_torchvision(name, arch, num_classes)
+    else:
+        net = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    return _Network(net, _final_linear(net, num_classes), False, in_channels == 1)
+
+
+def _pretrained_torchvision(name: str, arch: str, num_classes: int) -> nn.Module:
+    """torchvision's default weights for ``arch`` (a download), with a new final Linear for ``num_classes``."""
+    import torchvision
+
+    weights = torchvision.models.get_model_weights(arch).DEFAULT
+    net = torchvision.models.get_model(arch, weights=weights)
+    pretrained_classes = len(weights.meta["categories"])
+    if pretrained_classes == num_classes:
+        return net
+    head_name = _final_linear(net, pretrained_classes)
+    if head_name is None:
+        raise ValueError(f"model {name!r}: no final nn.Linear to replace for {num_classes} classes")
+    old = net.get_submodule(head_name)
+    net.set_submodule(head_name, nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
+    return net
+
+
+def _timm(name: str, pretrained: bool, num_classes: int, in_channels: int) -> _Network:
+    try:
+        import timm
+    except ImportError as err:
+        raise ValueError(f"model {name!r} needs timm, which is not installed: pip install timm") from err
+    arch = name.removeprefix("timm:")
+    if not timm.is_model(arch):
+        hint = _did_you_mean(arch, timm.list_models())
+        raise ValueError(f"unknown timm model in {name!r}{hint}; the choices are timm.list_models()")
+    net = timm.create_model(arch, pretrained=pretrained, num_classes=num_classes, in_chans=in_channels)
+    classifier = net.get_classifier()
+    is_head = isinstance(classifier, nn.Linear) and classifier.out_features == num_classes
+    head_name = next((n for n, m in net.named_modules() if m is classifier), None) if is_head else None
+    return _Network(net, head_name, False, False)
+
+
+def _follows_protocol(net: nn.Module) -> bool:
+    """Has a ``features`` method, a Linear ``head`` and ``feature_dim`` (the built-ins do)."""
+    has_method = inspect.isfunction(getattr(type(net), "features", None))
+    return has_method and isinstance(getattr(net, "head", None), nn.Linear) and hasattr(net, "feature_dim")
+
+
+def _final_linear(net: nn.Module, num_classes: int) -> str | None:
+    """The name of the last nn.Linear with ``num_classes`` outputs (``named_modules`` order), or None."""
+    names = [n for n, m in net.named_modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
+    return names[-1] if names else None
+
+
+def _classifier(
+    network: _Network, name: str, layer: str | None, num_classes: int, input_shape: tuple[int, int, int]
+) -> nn.Module:
+    """``network`` itself if it follows the protocol with default features, else wrapped in Classifier."""
+    if network.protocol and layer is None:
+        return network.net
+    layers = [n for n, _ in network.net.named_modules() if n]
+    shallow = [n for n in layers if n.count(".") <= 1]
+    shown = _first(shallow, 20) + (" and deeper ones" if len(shallow) < len(layers) else "")
+    if layer is None and network.head_name is None:
+        raise ValueError(
+            f"model {name!r} has no final nn.Linear with {num_classes} outputs to take features from; "
+            f"name the feature layer with features: <layer> (its layers: {shown})"
+        )
+    if layer is not None and layer not in layers:
+        hint = _did_you_mean(layer, layers)
+        raise ValueError(f"model {name!r}: unknown feature layer {layer!r}{hint}; its layers: {shown}")
+    net, head_name, _, gray_to_rgb = network
+    return Classifier(net, head_name, input_shape=input_shape, layer=layer, gray_to_rgb=gray_to_rgb)
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Local weights
+# --------------------------------------------------------------------------------------------------
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict in a .safetensors file, or in a .pt / .pth / .bin file read by torch.load's
+    ``weights_only`` unpickler (nothing else is ever unpickled); a {"state_dict": ...} or {"model": ...}
+    wrapper is unwrapped. Anything but names -> tensors raises ValueError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: weights file not found")
+    suffix = path.suffix.lower()
+    if suffix not in (".safetensors", ".pt", ".pth", ".bin"):
+        raise ValueError(f"{path}: weights must be a .safetensors file or a .pt / .pth / .bin state dict")
+    try:
+        if suffix == ".safetensors":
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's weights_only refusal; its advice to unpickle is not ours
+        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\n\n|$)", str(err), re.S)
+        reason = found.group(1).strip() if found else str(err).splitlines()[0]
+        raise ValueError(
+            f"{path}: expected a plain state dict; torch.load(weights_only=True), which unpickles only tensors "
+            f"and plain containers, refused it ({reason})"
+        ) from err
+    except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable {suffix} state dict ({err})") from err
+    if isinstance(state, Mapping):
+        state = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), Mapping)), state)
+    named = isinstance(state, Mapping) and all(isinstance(k, str) for k in state)
+    if not named or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: expected a state dict (parameter names -> tensors), got a {type(state).__name__}")
+    return dict(state)
+
+
+def _assign_weights(model: nn.Module, path: str | os.PathLike):
+    """Load ``read_weights(path)``, keyed as the network's own code names them, into ``model``.
+
+    Head entries of another shape (another number of classes) are skipped and logged, leaving a fresh
+    head (a fine-tuning start); any other missing, unexpected or mismatched entry raises ValueError.
+    """
+    state = read_weights(path)
+    keys, head = _native_keys(model)
+    own = model.state_dict()
+    mismatched = [k for k in state if k in keys and state[k].shape != own[keys[k]].shape]
+    skipped = [k for k in mismatched if head is not None and k.startswith(head)]
+    problems = {
+        "missing": [k for k in keys if k not in state],
+        "unexpected": [k for k in state if k not in keys],
+        "of another shape": [k for k in mismatched if k not in skipped],
+    }
+    found = "; ".join(f"{what}: {_first(names)}" for what, names in problems.items() if names)
+    if found:
+        raise ValueError(f"{path}: the weights do not match the model ({found})")
+    if skipped:
+        log.warning("%s: not loading %s (another number of classes): the head starts fresh", path, ", ".join(skipped))
+    model.load_state_dict({**own, **{keys[k]: v for k, v in state.items() if k not in skipped}})
+
+
+def _native_keys(model: nn.Module) -> tuple[dict[str, str], str | None]:
+    """{key in the network's own state dict: key in ``model``'s} and the prefix of its head's keys."""
+    if not isinstance(model, Classifier):
+        return {k: k for k in model.state_dict()}, "head."
+    keys = {k: f"net.{k}" for k in model.net.state_dict()}
+    if model.head is None:
+        return keys, None
+    keys.update({f"{model.head_name}.{k}": f"head.{k}" for k in model.head.state_dict()})
+    return keys, f"{model.head_name}."
+
+
+def _first(names: list[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 @contextmanager
@@ -149,10 +464,17 @@ def frozen_on(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
     if not here:
         yield copy.deepcopy(model).to(device).eval()
         return
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with _kept_flags(model):
+        model.eval()
         yield model
+
+
+@contextmanager
+def _kept_flags(model: nn.Module) -> Iterator[None]:
+    """Restore every submodule's training flag on exit."""
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        yield
     finally:
         for m, flag in flags:
             m.training = flag
@@ -201,12 +523,18 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
 
 
 def load_classifier(path: str | os.PathLike) -> nn.Module:
-    """Rebuild a classifier from its safetensors file and JSON sidecar (key ``architecture`` holds
-    build_model's arguments); returned in eval mode. Problems name the file."""
+    """Rebuild a classifier from its safetensors file and JSON sidecar; returned in eval mode.
+
+    The sidecar's ``architecture`` entry holds build_model's arguments: {"name": model spec (a name or a
+    dict), "num_classes", "in_channels", "image_size"}. Nothing is downloaded or read but the two files
+    (``pretrained`` and ``weights`` are ignored). Problems name the file.
+    """
     sidecar = Path(path).with_suffix(".json")
     info = load_json(sidecar)
     try:
-        model = build_model(**info["architecture"])
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{sidecar}: no usable 'architecture' entry ({err}); delete it and rerun") from err
+        architecture = dict(info["architecture"])
+        spec = {**_spec(architecture.pop("name")), "pretrained": False}
+        model = build_model(spec, **architecture, load_weights=False)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{sidecar}: cannot rebuild the model of its 'architecture' entry ({err})") from err
     return load_model(path, model).eval()
