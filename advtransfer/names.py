@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from advtransfer.registry import DATASETS as _REGISTRY
 from advtransfer.registry import IMAGEFOLDER, MODEL_PREFIXES, MODELS, OBJECTIVES
@@ -134,13 +134,6 @@ def class_indices(dataset: str, names: Sequence[str]) -> list[int]:
             )
         out.append(idx)
     return out
-
-
-def model_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
-    """A model as config gives it (a name, or {name, weights, features, pretrained}) in its full form."""
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    return {"weights": None, "features": None, "pretrained": False, **spec}
 
 
 def check_model_name(name: str) -> None:

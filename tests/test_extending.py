@@ -40,7 +40,7 @@ scenarios:
     sources: {outside0: [circle, square], outside100: [triangle, cross]}
     target: {dataset: imagefolder:my_images, classes: [circle, square]}
     split: {source_pool_fraction: 0.5, val_fraction: 0.25, seed: 0}
-    model: {name: "tests.example_factory:small_net", features: "1"}
+    model: {name: "tests.fixtures_models:tiny_classifier", features: "1"}
     image_size: 16
     channels: 1
     seeds: [0]
@@ -63,7 +63,7 @@ def doc_block(language: str, first_line: str) -> str:
 def example(tmp_path_factory):
     """A copy of the workflow after running the worked example, plus the timm and factory scenarios."""
     work = copy_workflow(tmp_path_factory.mktemp("extending"))
-    (work / "tests" / "example_factory.py").write_text((REPO / "tests" / "example_factory.py").read_text())
+    (work / "tests" / "fixtures_models.py").write_text((REPO / "tests" / "fixtures_models.py").read_text())
     (work / "make_images.py").write_text(doc_block("python", "# make_images.py"))
     (work / "my_scenario.yaml").write_text(doc_block("yaml", "experiments: [myshapes]"))
     (work / "more.yaml").write_text(MORE_MODELS)
@@ -90,8 +90,8 @@ def test_scenarios_on_an_image_folder_run_end_to_end(example, scenario):
 
 @pytest.mark.slow
 def test_named_feature_layer_is_what_the_probe_sees(example):
-    """The factory's features are its module '1' (the first ReLU: 4 channels x 16 x 16, flattened), not
-    the 16 units the head reads: the probe reports the dimension of the features it was fitted on."""
+    """The factory's features are its module '1' (the ReLU: 4 channels x 16 x 16, flattened), not the 16
+    pooled units its final Linear reads: the probe reports the dimension of the features it fitted."""
     summary = pd.read_csv(example / "results" / "shapesfactory" / "summary.csv")
     assert summary.feature_dim.eq(4 * 16 * 16).all()
 
