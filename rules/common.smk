@@ -13,7 +13,6 @@ from advtransfer import names
 from advtransfer.registry import DATASETS, IMAGEFOLDER, MODELS, OBJECTIVES
 
 BASE = Path(workflow.basedir)
-LIBRARY = BASE / "advtransfer"
 SCRIPTS = BASE / "scripts"
 
 
