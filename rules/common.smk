@@ -283,8 +283,8 @@ def _module_file(dotted):
 
 def _imports(path):
     """Files of this checkout's modules that the Python file ``path`` imports: advtransfer modules and
-    packages (with the packages above them), helpers in scripts/, and the "advtransfer.x:attr" import
-    paths of the registries."""
+    packages (with the packages above them) and helpers in scripts/. (The registries' import paths into
+    advtransfer name readers, models and objectives that the scripts using them import directly.)"""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         modules = []
@@ -292,9 +292,6 @@ def _imports(path):
             modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value.startswith("advtransfer.") and ":" in node.value:
-                modules = [node.value.split(":")[0]]
         for module in modules:
             parts = module.split(".")
             for end in range(1, len(parts) + 1):
