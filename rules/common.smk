@@ -284,7 +284,8 @@ def _module_file(dotted):
 def _imports(path):
     """Files of this checkout's modules that the Python file ``path`` imports: advtransfer modules and
     packages (with the packages above them) and helpers in scripts/. (The registries' import paths into
-    advtransfer name readers, models and objectives that the scripts using them import directly.)"""
+    advtransfer name readers, models and objectives that the scripts using them import directly.)
+    """
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         modules = []
