@@ -17,11 +17,13 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def summarise(frame: pd.DataFrame, by: str, columns: list[str], level: float = 0.95) -> pd.DataFrame:
-    """One row per value of ``by``: n and, per column, ``{col}_mean``, ``{col}_lo``, ``{col}_hi``."""
+def summarise(frame: pd.DataFrame, by: str | list[str], columns: list[str], level: float = 0.95) -> pd.DataFrame:
+    """One row per value of ``by`` (a column or several): n and, per column, ``{col}_mean``, ``{col}_lo``,
+    ``{col}_hi``."""
+    keys = [by] if isinstance(by, str) else list(by)
     rows = []
-    for key, group in frame.groupby(by, sort=True):
-        row = {by: key, "n": len(group)}
+    for key, group in frame.groupby(keys, sort=True):
+        row = {**dict(zip(keys, key)), "n": len(group)}
         for col in columns:
             row[f"{col}_mean"], row[f"{col}_lo"], row[f"{col}_hi"] = mean_interval(group[col], level)
         rows.append(row)

@@ -15,6 +15,9 @@ from advtransfer.models import SigmoidMLP, sigmoid_mlp_smoothness
 
 
 RBF_TENSORS = ("x_train", "y_train", "x_test", "y_test")
+# The samples D every quantity is taken on: the training sample (what Theorems 1-3 and the paper's code
+# use) and the held-out split (which mixes in the reference's generalisation error).
+SPLITS = ("train", "heldout")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class RBFData:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {k: getattr(self, k) for k in RBF_TENSORS}
+
+    def sample(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the sample D named ``split``: 'train' or 'heldout'."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
+        return (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
 
 
 def make_rbf_data(
@@ -102,13 +111,14 @@ def perturbed_source(target: torch.nn.Module, direction: dict[str, torch.Tensor]
     return source
 
 
-def refit_last_layer(source: SigmoidMLP, data: RBFData) -> torch.Tensor:
+def refit_last_layer(source: SigmoidMLP, data: RBFData, split: str = "heldout") -> torch.Tensor:
     """Knowledge transfer as the paper plots it: least-squares refit of f_S's last layer (with bias) on
-    the training split; returns the held-out squared error ||h o f_S^features - y||_D^2."""
+    the training split; returns the squared error ||h o f_S^features - y||_D^2 on the sample D ``split``."""
+    x, y = data.sample(split)
     with torch.no_grad():
         design = _with_bias(source.features(data.x_train))
         weights = torch.linalg.lstsq(design, data.y_train, driver="gelsd").solution
-        return metrics.squared_error(_with_bias(source.features(data.x_test)) @ weights, data.y_test)
+        return metrics.squared_error(_with_bias(source.features(x)) @ weights, y)
 
 
 def _with_bias(h: torch.Tensor) -> torch.Tensor:
@@ -125,9 +135,12 @@ def sweep_point(
     attack_steps: int,
     attack_step_size: float,
     generator: torch.Generator,
+    split: str = "heldout",
 ) -> dict[str, float]:
-    """Every Figure 2 quantity for one source against the target on the held-out split D."""
-    x, y = data.x_test, data.y_test
+    """Every Figure 2 quantity for one source against the target on the sample D ``split`` ('train' or
+    'heldout'); ``tau2_reverse`` is tau2 from T to S (Def. 3 with the roles swapped: the direction the
+    paper's code computes), an ablation of the S -> T tau2 the theory uses."""
+    x, y = data.sample(split)
     if float(x.norm(dim=1).max()) > 1 + 1e-9:
         raise ValueError("sweep_point: Theorem 3 needs inputs in the unit ball")
     r = metrics.transferability(source, target, x, method="exact")
@@ -158,7 +171,7 @@ def sweep_point(
         "grad_diff": grad_diff,
         "thm2_bound": metrics.theorem2_bound(r.tau1_x, r.tau2, r.lambda_s_x, r.lambda_t_x, r.norm_s_x, r.norm_t_x),
         "thm2_bound_lipschitz": metrics.theorem2_bound_lipschitz(r.tau1, r.tau2, lambda_s, lambda_t, r.norm_t_x.max()),
-        "transfer_loss_lastlayer": refit_last_layer(source, data),
+        "transfer_loss_lastlayer": refit_last_layer(source, data, split),
         "transfer_loss_affine": metrics.squared_error(mapped, y),
         "thm3_bound": metrics.theorem3_bound(target_error, grad_diff, r.norm_s_x, r.norm_t_x, beta),
         "cross_adv_loss": cross_adv,
@@ -166,5 +179,6 @@ def sweep_point(
         "lambda_t": lambda_t,
         "beta": beta,
         "target_loss": target_error,
+        "tau2_reverse": metrics.transferability(target, source, x, method="exact").tau2,
     }
     return {k: float(torch.as_tensor(v).detach()) for k, v in values.items()}

@@ -1,4 +1,4 @@
-"""Rule synthetic_sweep: every Figure 2 quantity for one V (seed) and every t."""
+"""Rule synthetic_sweep: every Figure 2 quantity for one V (seed), every t, on both samples D."""
 
 from _job import log, sm  # noqa: I001 - the preamble first
 
@@ -19,16 +19,18 @@ attack = sm.params.attack
 rows = []
 for index, t in enumerate(tqdm(sm.params.t, desc=f"seed {seed}", mininterval=5)):
     source = synthetic.perturbed_source(target, direction, t)
-    values = synthetic.sweep_point(
-        target,
-        source,
-        data,
-        attack_norm=attack["norm"],
-        attack_eps=attack["eps"],
-        attack_steps=attack["steps"],
-        attack_step_size=attack["step_size"],
-        generator=generator(1_000_003 * seed + index),
-    )
-    log.info("t=%.3f %s", t, " ".join(f"{k}={v:.4g}" for k, v in values.items()))
-    rows.append({"t": float(t), "seed": seed, **values})
+    for split in synthetic.SPLITS:
+        values = synthetic.sweep_point(
+            target,
+            source,
+            data,
+            split=split,
+            attack_norm=attack["norm"],
+            attack_eps=attack["eps"],
+            attack_steps=attack["steps"],
+            attack_step_size=attack["step_size"],
+            generator=generator(1_000_003 * seed + index),
+        )
+        log.info("t=%.3f %s %s", t, split, " ".join(f"{k}={v:.4g}" for k, v in values.items()))
+        rows.append({"t": float(t), "seed": seed, "split": split, **values})
 save_csv(sm.output[0], pd.DataFrame(rows))

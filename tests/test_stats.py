@@ -36,6 +36,8 @@ def test_mean_interval_and_summarise_unchanged():
     half = sps.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
     assert (mean, lo, hi) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
     assert mean_interval([5.0]) == (5.0, 5.0, 5.0)
+    two = summarise(pd.DataFrame({"s": ["b", "a", "a"], "t": [0, 0, 0], "v": [5.0, 1.0, 3.0]}), ["s", "t"], ["v"])
+    assert two[["s", "t", "n", "v_mean"]].values.tolist() == [["a", 0, 2, 2.0], ["b", 0, 1, 5.0]]
     out = summarise(pd.DataFrame({"t": [0, 0, 1], "v": [1.0, 3.0, 2.0]}), "t", ["v"])
     assert list(out.columns) == ["t", "n", "v_mean", "v_lo", "v_hi"]
     assert out["n"].tolist() == [2, 1] and out["v_mean"].tolist() == [2.0, 2.0]

@@ -60,28 +60,31 @@ def test_source_uses_the_real_scale_t_never_accumulated(small):
     assert torch.equal(synthetic.perturbed_source(target, v, 0.0).head.weight, target.head.weight)
 
 
-def test_theorem2_and_theorem3_bounds_hold_on_every_point_of_a_small_sweep(small):
+@pytest.mark.parametrize("split", synthetic.SPLITS)
+def test_theorem2_and_theorem3_bounds_hold_on_every_point_of_a_small_sweep(small, split):
     data, target, _ = small
     for seed in (1, 2, 3):
         v = synthetic.draw_perturbation(target, half_range=0.5, generator=generator(seed))
-        for t in (0.0, 0.25, 0.5, 1.0, 2.0):
+        for t in (0.0, 0.25, 0.5, 1.0, 2.0, 4.5):
             row = synthetic.sweep_point(
-                target, synthetic.perturbed_source(target, v, t), data,
+                target, synthetic.perturbed_source(target, v, t), data, split=split,
                 attack_norm="l2", attack_eps=0.1, attack_steps=3, attack_step_size=0.05, generator=generator(seed),
             )  # fmt: skip
             assert row["grad_diff"] <= row["thm2_bound"], (seed, t, row)
             assert row["thm2_bound"] <= row["thm2_bound_lipschitz"], (seed, t, row)
             assert row["transfer_loss_affine"] <= row["thm3_bound"], (seed, t, row)
-            assert all(0 <= row[k] <= 1 for k in ("tau1", "tau2", "alpha"))
+            assert all(0 <= row[k] <= 1 for k in ("tau1", "tau2", "alpha", "tau2_reverse"))
 
 
-def test_at_t0_everything_transfers_perfectly(small):
+@pytest.mark.parametrize("split", synthetic.SPLITS)
+def test_at_t0_everything_transfers_perfectly(small, split):
     data, target, _ = small
     row = synthetic.sweep_point(
         target, synthetic.perturbed_source(target, synthetic.draw_perturbation(target, half_range=0.5, generator=generator(1)), 0.0), data,
-        attack_norm="l2", attack_eps=0.1, attack_steps=3, attack_step_size=0.05, generator=generator(1),
+        attack_norm="l2", attack_eps=0.1, attack_steps=3, attack_step_size=0.05, generator=generator(1), split=split,
     )  # fmt: skip
     assert row["tau1"] == pytest.approx(1, abs=1e-12) and row["tau2"] == pytest.approx(1, abs=1e-12)
+    assert row["tau2_reverse"] == pytest.approx(1, abs=1e-12)
     assert row["grad_diff"] == pytest.approx(0, abs=1e-20)
     assert row["transfer_loss_affine"] == pytest.approx(row["target_loss"], rel=1e-12)  # g = identity
 
@@ -93,8 +96,19 @@ def test_last_layer_refit_recovers_a_linear_readout_of_the_features(small):
         exact = synthetic.RBFData(
             data.x_train, target(data.x_train), data.x_test, target(data.x_test), data.input_scale
         )
-    assert float(synthetic.refit_last_layer(target, exact)) < 1e-18
-    assert float(synthetic.refit_last_layer(target, data)) > 1e-3
+    for split in synthetic.SPLITS:
+        assert float(synthetic.refit_last_layer(target, exact, split)) < 1e-18
+        assert float(synthetic.refit_last_layer(target, data, split)) > 1e-3
+    # the refit is fitted on the training sample: there it is least squares, so never above the target's
+    # own last layer on that sample
+    train_loss = float(metrics.squared_error(target(data.x_train), data.y_train).detach())
+    assert float(synthetic.refit_last_layer(target, data, "train")) <= train_loss + 1e-12
+
+
+def test_unknown_sample_is_refused(small):
+    data, _, _ = small
+    with pytest.raises(ValueError, match="unknown split 'test'"):
+        data.sample("test")
 
 
 def test_sweep_point_rejects_inputs_outside_the_unit_ball(small):

@@ -14,9 +14,9 @@ from tests.workflow_helpers import REPO, snakemake
 pytestmark = pytest.mark.workflow
 
 SWEEP_COLUMNS = [
-    "t", "seed", "tau1", "tau2", "alpha", "grad_diff", "thm2_bound", "thm2_bound_lipschitz",
+    "t", "seed", "split", "tau1", "tau2", "alpha", "grad_diff", "thm2_bound", "thm2_bound_lipschitz",
     "transfer_loss_lastlayer", "transfer_loss_affine", "thm3_bound", "cross_adv_loss",
-    "lambda_s", "lambda_t", "beta",
+    "lambda_s", "lambda_t", "beta", "target_loss", "tau2_reverse",
 ]  # fmt: skip
 
 
@@ -77,11 +77,13 @@ def test_tiny_run_produces_every_output(tiny_run):
         assert (out / "logs" / f"{name}.log").exists(), name
         assert (out / "benchmarks" / f"{name}.tsv").exists(), name
     sweep = pd.read_csv(out / "sweep.csv")
-    assert list(sweep.columns[: len(SWEEP_COLUMNS)]) == SWEEP_COLUMNS
-    assert len(sweep) == 3 * 2 and not sweep.isna().any().any()
+    assert list(sweep.columns) == SWEEP_COLUMNS
+    assert len(sweep) == 3 * 2 * 2 and not sweep.isna().any().any()  # t x seeds x samples D
+    assert sweep.groupby("split").size().to_dict() == {"heldout": 6, "train": 6}
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary["t"]) == [0.0, 0.5, 1.0]
-    for col in SWEEP_COLUMNS[2:]:
+    assert list(summary["split"]) == ["heldout"] * 3 + ["train"] * 3
+    assert list(summary["t"]) == [0.0, 0.5, 1.0] * 2
+    for col in SWEEP_COLUMNS[3:]:
         assert (summary[f"{col}_lo"] <= summary[f"{col}_mean"] + 1e-12).all()
         assert (summary[f"{col}_mean"] <= summary[f"{col}_hi"] + 1e-12).all()
     assert open(out / "figure2.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -95,7 +97,8 @@ def test_tiny_run_bounds_hold_and_t0_is_perfectly_transferable(tiny_run):
     assert (sweep.thm2_bound_lipschitz >= sweep.thm2_bound).all()
     assert (sweep.thm3_bound >= sweep.transfer_loss_affine).all()
     at_zero = sweep[sweep.t == 0]
-    np.testing.assert_allclose(at_zero[["tau1", "tau2", "alpha"]].to_numpy(), 1.0, atol=1e-9)
+    np.testing.assert_allclose(at_zero[["tau1", "tau2", "alpha", "tau2_reverse"]].to_numpy(), 1.0, atol=1e-9)
+    assert ((sweep.tau2_reverse >= 0) & (sweep.tau2_reverse <= 1)).all()
     np.testing.assert_allclose(at_zero.grad_diff, 0.0, atol=1e-12)
 
 
@@ -125,7 +128,8 @@ def _recompute_from_definitions(jac_s: np.ndarray, jac_t: np.ndarray) -> tuple[f
 
 
 def test_sweep_numbers_pass_independent_recomputation(tiny_run):
-    """Rebuild every source from the saved target and V's seed; recompute tau1, tau2, alpha in numpy."""
+    """Rebuild every source from the saved target and V's seed; recompute tau1, tau2 (both directions) and
+    alpha in numpy, on the sample D of each row."""
     from safetensors.numpy import load_file
 
     from advtransfer.runtime import generator
@@ -141,10 +145,12 @@ def test_sweep_numbers_pass_independent_recomputation(tiny_run):
         v = draw_perturbation(shapes.double(), half_range=0.5, generator=generator(int(seed)))
         for row in rows.itertuples():
             source = {k: target[k] + row.t * v[k].numpy() for k in target}
-            expected = _recompute_from_definitions(
-                _sigmoid_mlp_jacobians(source, data["x_test"]), _sigmoid_mlp_jacobians(target, data["x_test"])
-            )
+            x = data["x_train" if row.split == "train" else "x_test"]
+            jac_s, jac_t = _sigmoid_mlp_jacobians(source, x), _sigmoid_mlp_jacobians(target, x)
+            expected = _recompute_from_definitions(jac_s, jac_t)
             np.testing.assert_allclose([row.tau1, row.tau2, row.alpha], expected, rtol=1e-6, atol=1e-9)
+            reverse = _recompute_from_definitions(jac_t, jac_s)[1]  # tau2 from T to S: roles swapped
+            np.testing.assert_allclose(row.tau2_reverse, reverse, rtol=1e-6, atol=1e-9)
     assert torch.get_default_dtype() == torch.float32  # the check above never touched global state
 
 
