@@ -21,6 +21,9 @@ TABLE_COLUMNS = [
     ("tau2", "tau2", r"$\tau_2$"),
     ("tau1_tau2", "tau1_tau2", r"$\tau_1\tau_2$"),
     ("alpha", "alpha", r"$\alpha$"),
+    ("tau1_logits", "tau1_logits", r"$\tau_1^\mathrm{logits}$"),
+    ("tau2_logits", "tau2_logits", r"$\tau_2^\mathrm{logits}$"),
+    ("alpha_logits", "alpha_logits", r"$\alpha^\mathrm{logits}$"),
     ("cross_adv_loss", "cross_adv_loss", r"$L_\mathrm{adv}$"),
     ("reference_adv_accuracy", "reference_adv_accuracy", r"ref.\ adv.\ acc."),
     ("source_val_accuracy", "source_val_accuracy", r"source val.\ acc."),
@@ -125,13 +128,16 @@ def _correlation_rows(correlations: pd.DataFrame, latex: bool) -> tuple[list[str
     return header, rows, "llrrll"
 
 
-def scenario_table(summary: pd.DataFrame, correlations: pd.DataFrame, level: float = 0.95) -> dict[str, str]:
+def scenario_table(
+    summary: pd.DataFrame, correlations: pd.DataFrame, level: float = 0.95, notes: list[str] | tuple = ()
+) -> dict[str, str]:
     """The scenario's tables as ``{"md": Markdown, "tex": LaTeX}``.
 
     First a per-source table (mean ± std over seeds of every metric and of the probe accuracy, sources ordered
     by the share of their classes outside the target task), then the rank-correlation table of
     :func:`advtransfer.stats.rank_correlations` (Spearman and Kendall tau-b with their cluster-bootstrap
-    intervals at ``level``; a single value where there is no interval, "n/a" for a constant column).
+    intervals at ``level``; a single value where there is no interval, "n/a" for a constant column), then
+    each of ``notes`` as a paragraph.
     """
     scenario = str(summary["scenario"].iloc[0]) if "scenario" in summary.columns and len(summary) else ""
     pct = f"{100 * level:.0f}%"
@@ -143,11 +149,13 @@ def scenario_table(summary: pd.DataFrame, correlations: pd.DataFrame, level: flo
     md = "\n\n".join([
         f"**{source_caption}**", _markdown(*_source_rows(summary, latex=False)),
         f"**{corr_caption}**", _markdown(*_correlation_rows(correlations, latex=False)),
+        *(f"Note: {note}" for note in notes),
     ]) + "\n"  # fmt: skip
     tex = "\n\n".join([
         "% " + source_caption + "\n" + _latex(*_source_rows(summary, latex=True)),
         r"\medskip",
         "% " + corr_caption + "\n" + _latex(*_correlation_rows(correlations, latex=True)),
+        *(f"Note: {latex_escape(note)}" for note in notes),
     ]) + "\n"  # fmt: skip
     return {"md": md, "tex": tex}
 

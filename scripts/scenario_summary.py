@@ -8,7 +8,12 @@ from advtransfer.io import load_json, save_csv
 from advtransfer.stats import rank_correlations
 from advtransfer.tables import scenario_table, write_table
 
-ADVERSARIAL_METRICS = ["tau1", "tau2", "tau1_tau2", "alpha", "cross_adv_loss"]
+# tau1, tau2, tau1_tau2, alpha: at the source's features (the theory's f_S); *_logits: at its logits.
+ADVERSARIAL_METRICS = [
+    "tau1", "tau2", "tau1_tau2", "alpha",
+    "tau1_logits", "tau2_logits", "tau1_tau2_logits", "alpha_logits",
+    "cross_adv_loss", "reference_adv_accuracy",
+]  # fmt: skip
 
 target = {c.lower() for c in sm.params.target_classes}
 reference = load_json(sm.input.reference)
@@ -32,5 +37,13 @@ summary = pd.DataFrame(rows).sort_values(["outside_fraction", "source", "seed"],
 correlations = rank_correlations(summary, ADVERSARIAL_METRICS, outcome="probe_accuracy", cluster="seed", n_boot=sm.params.n_boot, seed=0)
 save_csv(sm.output.summary, summary)
 save_csv(sm.output.correlations, correlations)
-write_table(sm.output.table_md, sm.output.table_tex, scenario_table(summary, correlations))
+notes = []
+if summary["features_underdetermined"].any():
+    n, m = int(summary["n_metric_images"].min()), int(summary["feature_dim"].max())
+    notes.append(
+        f"tau2 at the source's features is under-determined here: its alignment matrix A is fitted from "
+        f"N = {n} images for m = {m} feature dimensions (N < 5 m); the logits variant is not."
+    )
+    log.warning(notes[-1])
+write_table(sm.output.table_md, sm.output.table_tex, scenario_table(summary, correlations, notes=notes))
 log.info("\n%s", correlations.to_string())

@@ -497,3 +497,13 @@ def test_imagefolder_problems_name_the_folder_or_file(tmp_path):
     (tmp_path / "bad" / "b" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(D.DataIntegrityError, match="broken.png"):
         D.load_split(f"imagefolder:{tmp_path / 'bad'}", "", "train")
+
+
+def test_metric_subset_draws_from_train_and_test_without_repeats():
+    train, test = D.metric_subset(30, 20, 25, seed=3)
+    assert len(train) + len(test) == 25 and len(train) > 0 and len(test) > 0
+    assert train.max() < 30 and test.max() < 20 and len(set(train.tolist())) == len(train)
+    again = D.metric_subset(30, 20, 25, seed=3)
+    assert torch.equal(train, again[0]) and torch.equal(test, again[1])
+    every = D.metric_subset(30, 20, None, seed=3)
+    assert every[0].tolist() == list(range(30)) and every[1].tolist() == list(range(20))

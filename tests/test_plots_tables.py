@@ -28,6 +28,7 @@ def summary_frame(n_seeds: int, seed: int = 0) -> pd.DataFrame:
                 scenario="cifar10_stl10", source=name, seed=s, source_classes="cat|dog|airplane",
                 outside_fraction=frac, source_val_accuracy=0.9, tau1=t, tau2=tau2, tau1_tau2=t * tau2,
                 alpha=float(np.clip(t - 0.2, 0, 1)), cross_adv_loss=3 * t + rng.normal(0, 0.2),
+                tau1_logits=0.9 * t, tau2_logits=0.8 * tau2, alpha_logits=float(np.clip(t - 0.1, 0, 1)),
                 reference_adv_accuracy=0.3, reference_clean_accuracy=0.9,
                 probe_accuracy=0.5 + 0.4 * t + rng.normal(0, 0.03), probe_cross_entropy=1 - t,
                 lambda_s=0.5, lambda_t=0.4,
@@ -164,3 +165,11 @@ def test_figure3_with_many_seeds_uses_one_marker_and_keeps_labels_inside(tmp_pat
         box = ax.get_tightbbox(renderer)
         assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 + 0.5 and box.y1 <= fig.bbox.y1 + 0.5
     assert "10 seeds" in fig.get_suptitle()
+
+
+def test_notes_follow_the_tables(three_seeds):
+    summary, correlations = three_seeds
+    tables = scenario_table(summary, correlations, notes=["A is under-determined (N < 5 m)."])
+    assert tables["md"].rstrip().endswith("Note: A is under-determined (N < 5 m).")
+    assert "Note: A is under-determined" in tables["tex"]
+    assert "Note:" not in scenario_table(summary, correlations)["md"]

@@ -104,7 +104,17 @@ def test_tiny_digits_run_produces_every_output(tiny_digits):
         assert summary[col].between(0, 1).all(), col
     assert (summary.cross_adv_loss > 0).all()
     correlations = pd.read_csv(tiny_digits / "correlations.csv")
-    assert set(correlations.metric) == {"tau1", "tau2", "tau1_tau2", "alpha", "cross_adv_loss"}
+    assert set(correlations.metric) == {
+        "tau1", "tau2", "tau1_tau2", "alpha", "tau1_logits", "tau2_logits", "tau1_tau2_logits", "alpha_logits",
+        "cross_adv_loss", "reference_adv_accuracy",
+    }  # fmt: skip
+    for variant in ("tau1", "tau2", "alpha"):  # unsuffixed = the features variant
+        assert summary[variant].equals(summary[f"{variant}_features"]), variant
+        assert summary[f"{variant}_logits"].between(0, 1).all(), variant
+    # tau is taken on 40 target images no source saw (train, validation and test of the target); m = 128
+    assert summary.n_metric_images.eq(40).all() and summary.feature_dim.eq(128).all()
+    assert summary.features_underdetermined.eq(1).all()
+    assert "under-determined" in (tiny_digits / "table.md").read_text()
     assert not list((tiny_digits / "checkpoints").rglob("*.safetensors"))  # finished models supersede them
 
 

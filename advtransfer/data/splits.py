@@ -160,6 +160,15 @@ def class_split(
     return {"train_idx": idx[train], "train_y": y[train], "val_idx": idx[val], "val_y": y[val]}
 
 
+def metric_subset(n_train: int, n_test: int, size: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images tau1 / tau2 / alpha are measured on (they need no labels): ``size`` of the target's
+    ``n_train`` train (+ validation) and ``n_test`` test images, none of which a source saw, drawn
+    together (all when None); returns sorted positions into the train and into the test indices."""
+    n = n_train + n_test
+    chosen = evaluation_subset(n, n if size is None else size, seed)
+    return chosen[chosen < n_train], chosen[chosen >= n_train] - n_train
+
+
 def evaluation_subset(n: int, size: int, seed: int) -> torch.Tensor:
     """Sorted random subset of ``size`` indices out of ``n`` (all when size >= n): the attacked images."""
     if size >= n:
