@@ -59,10 +59,15 @@ def canonical_dataset(name: str) -> str:
     return found
 
 
+def imagefolder_root(name: str) -> Path:
+    """The folder of ``imagefolder:<folder>`` (``~`` expanded)."""
+    return Path(str(name)[len(IMAGEFOLDER) :]).expanduser()
+
+
 def imagefolder_splits(name: str) -> dict[str, Path]:
     """The split folders of ``imagefolder:<root>``: {'train': root/train, 'test': root/test} when both exist,
     else {'all': root} (one folder of class folders, split by ``data.load_split``)."""
-    root = Path(str(name)[len(IMAGEFOLDER) :]).expanduser()
+    root = imagefolder_root(name)
     if not root.is_dir():
         raise ValueError(f"{name!r}: folder {root} does not exist")
     if (root / "train").is_dir() and (root / "test").is_dir():

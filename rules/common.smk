@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from advtransfer import names
-from advtransfer.registry import DATASETS, IMAGEFOLDER, MODELS, OBJECTIVES
+from advtransfer.registry import DATASETS, MODELS, OBJECTIVES
 
 BASE = Path(workflow.basedir)
 SCRIPTS = BASE / "scripts"
@@ -208,7 +208,7 @@ def dataset_key(name):
     """File-name key of a data set: its registry name, or imagefolder_<hash> for a folder."""
     name = names.canonical_dataset(name)
     if names.is_imagefolder(name):
-        folder = str(Path(name[len(IMAGEFOLDER) :]).expanduser().resolve())
+        folder = str(names.imagefolder_root(name).resolve())
         return f"imagefolder_{hashlib.sha256(folder.encode()).hexdigest()[:10]}"
     return name
 

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from torchvision.datasets.utils import calculate_md5
 
 from advtransfer.io import atomic_path
-from advtransfer.names import canonical_dataset, imagefolder_classes, imagefolder_splits, is_imagefolder
+from advtransfer.names import canonical_dataset, imagefolder_classes, imagefolder_root, imagefolder_splits, is_imagefolder
 from advtransfer.registry import DATASETS, DatasetEntry
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def ensure_dataset(
         splits = imagefolder_splits(name)
         for folder in splits.values():
             imagefolder_classes(folder)
-        return Path(str(name)[len("imagefolder:") :])
+        return imagefolder_root(name)
     spec = dataset_entry(name)
     data_root = Path(data_root)
     if isinstance(mirrors, (str, os.PathLike)):
