@@ -1,14 +1,18 @@
-"""Linear probes: knowledge transferability as the accuracy of a linear classifier on frozen features.
+"""Knowledge transfer (Section 4.2): linear probes on frozen features, few-shot probes, fine-tuning.
 
 ``extract_features`` runs a frozen classifier's ``features`` (the penultimate representation) in eval
 mode without touching the model; ``fit_linear_probe`` fits a multinomial logistic regression on
 standardised features by full-batch L-BFGS (strong-Wolfe line search) with an L2 penalty, starting from
-zero weights: deterministic for fixed inputs on a given device.
+zero weights: deterministic for fixed inputs on a given device. ``few_shot_accuracies`` scores probes
+fitted on k-shot subsets; ``FineTuned`` is the source network with a new head, trained whole.
 """
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -167,3 +171,39 @@ def fit_linear_probe(
         iterations=iterations,
         train_loss=final,
     )
+
+
+def few_shot_accuracies(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    sets: Sequence[torch.Tensor],
+    num_classes: int,
+    **probe: Any,
+) -> list[float]:
+    """Test accuracy of a linear probe (``fit_linear_probe(**probe)``) fitted on each k-shot set of
+    positions into the training features (``advtransfer.data.few_shot_sets``): one value per set."""
+    accuracies = []
+    for positions in sets:
+        fitted = fit_linear_probe(train_features[positions], train_labels[positions], num_classes=num_classes, **probe)
+        accuracies.append(fitted.evaluate(test_features, test_labels)[0])
+    return accuracies
+
+
+class FineTuned(nn.Module):
+    """Full fine-tuning's model: a COPY of the source network (the source is never modified) with a new
+    linear head on its ``features``, initialised from torch's global RNG (seed it first). The source's own
+    head is kept but unused (it gets no gradient, so the optimiser leaves it alone)."""
+
+    def __init__(self, source: nn.Module, num_classes: int, feature_dim: int):
+        super().__init__()
+        self.body = copy.deepcopy(source).train()
+        self.head = nn.Linear(feature_dim, num_classes)
+        self.feature_dim = feature_dim
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body.features(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -1,8 +1,9 @@
 """Data-distribution scenarios (Section 4.2): a scenario's config block as network jobs. No torch.
 
 A scenario trains one source per (class mixture, seed) on its source data set, one reference on the target
-task, and evaluates every source against the reference (PGD, tau metrics, linear probe). ``network_jobs``
-turns the block into the normalised description the generic network rules read (rules/common.smk).
+task, and evaluates every source against the reference (PGD, tau metrics) and on the target task (linear
+probes on all and on k-shot sets of the labelled images, full fine-tuning). ``network_jobs`` turns the
+block into the normalised description the generic network rules read (rules/common.smk).
 """
 
 from __future__ import annotations
@@ -10,6 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from advtransfer.names import canonical_dataset
+
+
+def knowledge_outcomes(s: dict[str, Any]) -> list[str]:
+    """The knowledge-transfer columns of a scenario's summary (its block ``s``): the k-shot probes by
+    ascending k, the probe on all labelled target images, full fine-tuning; all target test accuracies."""
+    return [f"probe_accuracy_k{k}" for k in sorted(s["probe"]["shots"])] + ["probe_accuracy", "finetune_accuracy"]
 
 
 def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +102,7 @@ def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
             "attack": s["attack"],
             "metrics": s["metrics"],
             "probe": s["probe"],
+            "finetune": s["finetune"],
         }
         for src in s["sources"]
         for seed in s["seeds"]

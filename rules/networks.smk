@@ -1,4 +1,5 @@
-# The network stages every family shares: data sets, splits, training, PGD, tau metrics, linear probes.
+# The network stages every family shares: data sets, splits, training, PGD, tau metrics, linear probes,
+# fine-tuning.
 # Every param comes from the job's entry in NETWORKS (rules/common.smk), which the family's rules file
 # built from its config block; nothing here knows a family.
 
@@ -175,3 +176,34 @@ rule probe:
         code=code_hash("scripts/probe.py"),
     script:
         "../scripts/probe.py"
+
+
+rule finetune:
+    input:
+        unpack(evaluation_inputs("source")),
+    output:
+        "results/{experiment}/finetunes/{evaluation}.json",
+    log:
+        "results/{experiment}/logs/finetune_{evaluation}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/finetune_{evaluation}.tsv"
+    retries: 1
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=gpu_request(),
+    params:
+        root=config["data"]["root"],
+        target=network_param("evaluations", "evaluation", "target"),
+        image_size=network_param("evaluations", "evaluation", "image_size"),
+        channels=network_param("evaluations", "evaluation", "channels"),
+        finetune=network_param("evaluations", "evaluation", "finetune"),
+        seed=network_param("evaluations", "evaluation", "seed"),
+        device=config["device"],
+        checkpoint_dir="results/{experiment}/checkpoints/finetune_{evaluation}",
+        code=code_hash("scripts/finetune.py"),
+    script:
+        "../scripts/finetune.py"

@@ -17,6 +17,8 @@ from advtransfer.data.splits import (
     class_split,
     disjoint_pools,
     evaluation_subset,
+    few_shot_sets,
+    labelled_pool,
     metric_subset,
     select_classes,
     split_indices,

@@ -123,6 +123,25 @@ def subsample_per_class(
 
 
 
+def few_shot_sets(labels: torch.Tensor, k: int, draws: int, seed: int) -> list[torch.Tensor]:
+    """``draws`` k-shot sets of a labelled pool: sorted positions into ``labels`` of ``k`` samples of every
+    class, drawn one after another from one generator seeded with ``seed`` (draw d differs from draw e, and
+    the same seed gives the same sets everywhere). A class with fewer than k samples raises ValueError."""
+    if k < 1 or draws < 1:
+        raise ValueError(f"few_shot_sets: need k >= 1 and draws >= 1, got k={k}, draws={draws}")
+    gen = _generator(seed)
+    try:
+        return [subsample_per_class(labels, k, gen) for _ in range(draws)]
+    except ValueError as err:
+        raise ValueError(f"few_shot_sets: {k}-shot sets need {k} labelled samples of every class ({err})") from err
+
+
+def labelled_pool(split: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices and labels of a target split's labelled images for knowledge transfer: its train +
+    validation images (indices into the data set's TRAIN part; the test split indexes its test part)."""
+    return torch.cat([split["train_idx"], split["val_idx"]]), torch.cat([split["train_y"], split["val_y"]])
+
+
 def disjoint_pools(labels: torch.Tensor, source_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Stratified split of one TRAIN split into a source pool and a target pool that share no image.
 
