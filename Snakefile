@@ -22,6 +22,7 @@ include: "rules/synthetic.smk"
 include: "rules/scenarios.smk"
 # The network stages every family shares.
 include: "rules/networks.smk"
+include: "rules/reproduction.smk"
 
 
 check_experiments()
@@ -41,4 +42,5 @@ rule all:
     default_target: True
     input:
         [path for name in config["experiments"] for path in OUTPUTS[name]],
+        REPRODUCTION_OUTPUTS,
     localrule: True

@@ -57,18 +57,25 @@ def alignment_matrix(dev_s: torch.Tensor, dev_t: torch.Tensor) -> torch.Tensor:
     return spectral_projection(least_squares, radius)
 
 
-def tau2(dev_s: torch.Tensor, dev_t: torch.Tensor, align: torch.Tensor | None = None) -> torch.Tensor:
-    """tau2 from S to T (Def. 3): <2 dT - A dS, A dS>_D / ||dT||_D^2, both deviations under delta_S."""
+def tau2(dev_s: torch.Tensor, dev_t: torch.Tensor, align: torch.Tensor | None = None, *, clamp: bool = True) -> torch.Tensor:
+    """tau2 from S to T (Def. 3): <2 dT - A dS, A dS>_D / ||dT||_D^2, both deviations under delta_S.
+
+    Proposition 1 puts it in [0, 1]; the result is clamped there against rounding unless ``clamp`` is
+    false (what a check of Proposition 1 reads)."""
     ds, dt = dev_s.double().flatten(1), dev_t.double().flatten(1)
     align = alignment_matrix(ds, dt) if align is None else align.double()
     mapped = ds @ align.T
     num = ((2 * dt - mapped) * mapped).sum(dim=1).mean()
-    return _safe_ratio(num, _sq_norm_mean(dt)).clamp(0.0, 1.0)
+    value = _safe_ratio(num, _sq_norm_mean(dt))
+    return value.clamp(0.0, 1.0) if clamp else value
 
 
-def alpha(dev_t_under_s: torch.Tensor, dev_t_under_t: torch.Tensor) -> torch.Tensor:
-    """alpha = ||Delta_{f_T, delta_S}||_D^2 / ||Delta_{f_T, delta_T}||_D^2 (normalised cross adversarial loss)."""
-    return _safe_ratio(_sq_norm_mean(dev_t_under_s), _sq_norm_mean(dev_t_under_t)).clamp(0.0, 1.0)
+def alpha(dev_t_under_s: torch.Tensor, dev_t_under_t: torch.Tensor, *, clamp: bool = True) -> torch.Tensor:
+    """alpha = ||Delta_{f_T, delta_S}||_D^2 / ||Delta_{f_T, delta_T}||_D^2 (normalised cross adversarial loss),
+    in [0, 1] because delta_T maximises ||J_T delta||; clamped there against solver error unless ``clamp``
+    is false."""
+    value = _safe_ratio(_sq_norm_mean(dev_t_under_s), _sq_norm_mean(dev_t_under_t))
+    return value.clamp(0.0, 1.0) if clamp else value
 
 
 def singular_value_ratio(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
@@ -173,6 +180,8 @@ class Transferability:
     norm_s_x: torch.Tensor  # ||J_S(x)||_2, (N,)
     norm_t_x: torch.Tensor  # ||J_T(x)||_2, (N,)
     iterations: int  # Lanczos steps of the slower of the two attacks (0 when exact)
+    tau2_unclamped: torch.Tensor  # tau2 and alpha before the clamp to [0, 1] (Proposition 1 checks)
+    alpha_unclamped: torch.Tensor
 
 
 @torch.no_grad()  # torch.func transforms still differentiate; results carry no autograd graph
@@ -235,4 +244,6 @@ def transferability(
         norm_s_x=v["sigma1_s"].double(),
         norm_t_x=v["sigma1_t"].double(),
         iterations=iterations,
+        tau2_unclamped=tau2(v["dev_s"], v["dev_t"], align, clamp=False),
+        alpha_unclamped=alpha(v["dev_t"], v["dev_tt"], clamp=False),
     )

@@ -31,7 +31,7 @@ _COLOURS = {
     "lambda_s": "tab:olive",
     "lambda_t": "tab:gray",
     "tau1_tau2": "tab:cyan",
-    "probe_accuracy": "0.25",
+    "outcome": "0.25",
 }
 
 
@@ -115,8 +115,16 @@ _FIGURE3_LABELS = {
     "tau1_tau2": r"$\tau_1\tau_2$",
     "alpha": r"$\alpha$",
     "cross_adv_loss": "cross adversarial loss",
-    "probe_accuracy": "probe accuracy (knowledge transfer)",
 }
+
+
+def outcome_label(outcome: str) -> str:
+    """A reader's name for a knowledge outcome column (advtransfer.scenarios.knowledge_outcomes)."""
+    if outcome.startswith("probe_accuracy_k"):
+        return f"{outcome[16:]}-shot probe accuracy"
+    return {"probe_accuracy": "probe accuracy (all labelled images)", "finetune_accuracy": "fine-tuned accuracy"}.get(
+        outcome, outcome
+    )
 _FIGURE3_XLABELS = {
     "tau1": r"$\tau_1$: alignment of attack directions (Def. 2)",
     "tau2": r"$\tau_2$: alignment of deviations (Def. 3)",
@@ -149,16 +157,18 @@ def _correlation_title(correlations: pd.DataFrame, metric: str, outcome: str) ->
     )
 
 
-def figure3(summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level: float = 0.95) -> Figure:
+def figure3(
+    summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level: float = 0.95, outcome: str = "probe_accuracy"
+) -> Figure:
     """Figure 3 (Section 4.2): are more adversarially transferable sources better at knowledge transfer?
 
     ``title`` names the scenario (e.g. "cifar10_stl10: CIFAR-10 sources, STL-10 vehicles target"); the figure
     adds the question and what the marks are, so the title need not. ``summary`` has one row per (source,
-    seed) (columns source, seed, outside_fraction, the metrics and probe_accuracy); ``correlations`` is
-    :func:`advtransfer.stats.rank_correlations` with outcome probe_accuracy (``level`` only labels its
-    intervals). Panel (a): per source, ordered by outside_fraction, bars of the mean
-    over seeds of tau1, tau2, tau1*tau2, alpha and the probe accuracy, whiskers min..max over seeds, dots the
-    seeds. Panels (b)-(f): each metric (and the cross adversarial loss) against the probe accuracy, one point
+    seed) (columns source, seed, outside_fraction, the metrics and the knowledge ``outcome``, e.g. a k-shot
+    probe's accuracy); ``correlations`` is :func:`advtransfer.stats.rank_correlations` with that outcome
+    among its rows (``level`` only labels its intervals). Panel (a): per source, ordered by outside_fraction,
+    bars of the mean over seeds of tau1, tau2, tau1*tau2, alpha and the outcome, whiskers min..max over
+    seeds, dots the seeds. Panels (b)-(f): each metric (and the cross adversarial loss) against the outcome, one point
     per (source, seed), with the rank correlations and their cluster-bootstrap intervals in the titles.
     Works for any number of seeds (one seed: no whiskers, intervals reported as absent) and NaN correlations.
     """
@@ -179,8 +189,10 @@ def figure3(summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level
     scatters += [fig.add_subplot(cell, sharey=scatters[0]) for cell in cells[1:]]
     key = fig.add_subplot(grid[1, 4])
 
-    # (a) grouped bars: four metrics, a gap, then the probe accuracy
-    columns = [*FIGURE3_BAR_METRICS, "probe_accuracy"]
+    # (a) grouped bars: four metrics, a gap, then the knowledge outcome
+    columns = [*FIGURE3_BAR_METRICS, outcome]
+    what = outcome_label(outcome)
+    labels = {**_FIGURE3_LABELS, outcome: f"{what} (knowledge transfer)"}
     width = 0.15
     offsets = np.array([0, 1, 2, 3, 4.35]) * width
     offsets -= offsets.mean()
@@ -188,9 +200,9 @@ def figure3(summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level
     grouped = summary.groupby("source")
     for column, offset in zip(columns, offsets):
         stats_ = grouped[column].agg(["mean", "min", "max"]).reindex(order)
-        is_probe = column == "probe_accuracy"
+        is_probe = column == outcome
         bars.bar(
-            x + offset, stats_["mean"], width, color=_COLOURS[column], label=_FIGURE3_LABELS[column],
+            x + offset, stats_["mean"], width, color=_COLOURS["outcome" if is_probe else column], label=labels[column],
             hatch="//" if is_probe else None, edgecolor="white" if is_probe else None, linewidth=0,
         )  # fmt: skip
         if n_seeds > 1:
@@ -213,15 +225,15 @@ def figure3(summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level
     bars.grid(axis="y", alpha=0.3)
     bars.legend(loc="upper center", ncol=5, fontsize=9, frameon=True)
 
-    # (b)-(f) each metric against the probe accuracy, one point per (source, seed)
+    # (b)-(f) each metric against the outcome, one point per (source, seed)
     for ax, metric, letter in zip(scatters, FIGURE3_SCATTER_METRICS, "bcdef"):
         for (source, seed), row in summary.set_index(["source", "seed"]).iterrows():
             ax.scatter(
-                row[metric], row["probe_accuracy"], color=colours[source], marker=markers[seed],
+                row[metric], row[outcome], color=colours[source], marker=markers[seed],
                 s=36, edgecolors="black", linewidths=0.4, zorder=3,
             )  # fmt: skip
-        head = f"({letter}) {_FIGURE3_LABELS[metric]} vs probe accuracy"
-        ax.set_title(head + "\n" + _correlation_title(correlations, metric, "probe_accuracy"), fontsize=9)
+        head = f"({letter}) {_FIGURE3_LABELS[metric]} vs {what}"
+        ax.set_title(head + "\n" + _correlation_title(correlations, metric, outcome), fontsize=9)
         ax.set_xlabel(_FIGURE3_XLABELS[metric], fontsize=9)
         ax.grid(alpha=0.3)
         values = summary[metric].to_numpy(dtype=float)
@@ -237,7 +249,7 @@ def figure3(summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level
             ticks = MaxNLocator(nbins=5, steps=[1, 2, 5, 10]).tick_values(lo, hi)
             ax.set_xticks(ticks[(ticks >= lo) & (ticks <= hi)])
     for ax in (scatters[0], scatters[3]):
-        ax.set_ylabel("probe accuracy on the target task\n(fraction correct)", fontsize=9)
+        ax.set_ylabel(f"{what}\non the target test split", fontsize=9)
     for ax in (scatters[1], scatters[2], scatters[4]):
         ax.tick_params(labelleft=False)
 
@@ -257,9 +269,11 @@ def figure3(summary: pd.DataFrame, correlations: pd.DataFrame, title: str, level
     key.text(
         0.0, 0.0,
         "Metrics are measured against a reference\nmodel trained on the target task.\n"
-        "Probe: linear classifier on the frozen\nsource's features, trained on the target.\n"
+        "Probe: linear classifier on the frozen\nsource's features, trained on the target\n"
+        "(k-shot: k labelled images per class,\nmean over draws). Fine-tuned: the whole\nsource network "
+        "retrained on the target.\n"
         r"Spearman $\rho$, Kendall ($\tau_b$): rank correlations"
-        f"\nwith the probe accuracy over all points;\n[ ]: {100 * level:.0f}% cluster-bootstrap interval\n"
+        f"\nwith the {what} over all points;\n[ ]: {100 * level:.0f}% cluster-bootstrap interval\n"
         "(seeds resampled with replacement).",
         transform=key.transAxes, fontsize=8, va="bottom", ha="left",
     )  # fmt: skip

@@ -121,6 +121,17 @@ def refit_last_layer(source: SigmoidMLP, data: RBFData, split: str = "heldout") 
         return metrics.squared_error(_with_bias(source.features(x)) @ weights, y)
 
 
+class OutputCoordinate(torch.nn.Module):
+    """x -> model(x)[:, index:index + 1]: one output of a model, the scalar case of Theorem 1 (m = d = 1)."""
+
+    def __init__(self, model: torch.nn.Module, index: int = 0):
+        super().__init__()
+        self.model, self.index = model, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[:, self.index : self.index + 1]
+
+
 def _with_bias(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([h, torch.ones_like(h[:, :1])], dim=1)
 
@@ -139,7 +150,10 @@ def sweep_point(
 ) -> dict[str, float]:
     """Every Figure 2 quantity for one source against the target on the sample D ``split`` ('train' or
     'heldout'); ``tau2_reverse`` is tau2 from T to S (Def. 3 with the roles swapped: the direction the
-    paper's code computes), an ablation of the S -> T tau2 the theory uses."""
+    paper's code computes), an ablation of the S -> T tau2 the theory uses. ``tau2_unclamped`` and
+    ``alpha_unclamped`` are the values before the clamp to [0, 1] (Proposition 1); ``thm1_lhs`` and
+    ``thm1_rhs`` are the two sides of Theorem 1's identity for the first output of f_S and f_T (m = d = 1),
+    ``thm1_gap`` their difference in full precision divided by E ||grad f_T||^2, which bounds both."""
     x, y = data.sample(split)
     if float(x.norm(dim=1).max()) > 1 + 1e-9:
         raise ValueError("sweep_point: Theorem 3 needs inputs in the unit ball")
@@ -164,6 +178,9 @@ def sweep_point(
     )
     with torch.no_grad():
         cross_adv = metrics.cross_adversarial_loss(target(x_adv), y)
+    scalar = metrics.transferability(OutputCoordinate(source), OutputCoordinate(target), x, method="exact")
+    thm1_lhs = metrics.gradient_difference(jac_s[:, :1], jac_t[:, :1], scalar.align)
+    thm1_rhs = metrics.theorem1_rhs(scalar.tau1_x, scalar.tau2, jac_t[:, :1])
     values = {
         "tau1": r.tau1,
         "tau2": r.tau2,
@@ -180,5 +197,10 @@ def sweep_point(
         "beta": beta,
         "target_loss": target_error,
         "tau2_reverse": metrics.transferability(target, source, x, method="exact").tau2,
+        "tau2_unclamped": r.tau2_unclamped,
+        "alpha_unclamped": r.alpha_unclamped,
+        "thm1_lhs": thm1_lhs,
+        "thm1_rhs": thm1_rhs,
+        "thm1_gap": (thm1_lhs - thm1_rhs) / jac_t[:, :1].double().pow(2).sum(dim=(1, 2)).mean(),
     }
     return {k: float(torch.as_tensor(v).detach()) for k, v in values.items()}

@@ -29,17 +29,31 @@ TABLE_COLUMNS = [
     ("source_val_accuracy", "source_val_accuracy", r"source val.\ acc."),
     ("probe_accuracy", "probe_accuracy", r"probe acc."),
     ("probe_cross_entropy", "probe_cross_entropy", r"probe CE"),
+    ("finetune_accuracy", "finetune_accuracy", r"fine-tune acc."),
 ]
 _LATEX_METRICS = {column: tex for column, _, tex in TABLE_COLUMNS}
+
+
+def _table_columns(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """:data:`TABLE_COLUMNS` present in ``summary``, with the k-shot probe accuracies (``probe_accuracy_k<k>``,
+    by ascending k) before the all-data probe."""
+    shots = sorted((c for c in summary.columns if c.startswith("probe_accuracy_k")), key=lambda c: int(c[16:]))
+    few = [(c, c, rf"{c[16:]}-shot acc.") for c in shots]
+    columns = []
+    for entry in TABLE_COLUMNS:
+        if entry[0] == "probe_accuracy":
+            columns += few
+        columns.append(entry)
+    return [entry for entry in columns if entry[0] in summary.columns]
 
 
 def per_source(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per source, ordered by outside_fraction then name: n_seeds and ``{col}_mean``, ``{col}_std``.
 
     The standard deviation is over seeds (ddof = 1), NaN for a single seed. Columns of :data:`TABLE_COLUMNS`
-    missing from ``summary`` are left out.
+    missing from ``summary`` are left out; the k-shot probe accuracies are added.
     """
-    columns = [c for c, _, _ in TABLE_COLUMNS if c in summary.columns]
+    columns = [c for c, _, _ in _table_columns(summary)]
     rows = []
     for source in source_order(summary):
         group = summary[summary["source"] == source]
@@ -98,7 +112,7 @@ def _latex(header: list[str], rows: list[list[str]], align: str) -> str:
 
 def _source_rows(summary: pd.DataFrame, latex: bool) -> tuple[list[str], list[list[str]], str]:
     table = per_source(summary)
-    columns = [(c, md, tex) for c, md, tex in TABLE_COLUMNS if f"{c}_mean" in table.columns]
+    columns = _table_columns(summary)
     if latex:
         header = ["source", r"outside (\%)", "seeds", *(tex for _, _, tex in columns)]
     else:
@@ -128,36 +142,58 @@ def _correlation_rows(correlations: pd.DataFrame, latex: bool) -> tuple[list[str
     return header, rows, "llrrll"
 
 
+def _matrix_rows(correlations: pd.DataFrame, outcomes: list[str], latex: bool) -> tuple[list[str], list[list[str]], str]:
+    """Spearman rho [interval] of every metric (rows) with every outcome (columns)."""
+    cell = {(r["metric"], r["outcome"]): r for _, r in correlations.iterrows()}
+    metrics = list(dict.fromkeys(correlations["metric"]))
+    header = ["metric", *((latex_escape(o) if latex else o) for o in outcomes)]
+    rows = []
+    for metric in metrics:
+        name = _LATEX_METRICS.get(metric, latex_escape(metric)) if latex else metric
+        values = []
+        for outcome in outcomes:
+            r = cell.get((metric, outcome))
+            values.append("" if r is None else _interval(r["spearman"], r["spearman_lo"], r["spearman_hi"], latex))
+        rows.append([name, *values])
+    return header, rows, "l" + "l" * len(outcomes)
+
+
 def scenario_table(
-    summary: pd.DataFrame, correlations: pd.DataFrame, level: float = 0.95, notes: list[str] | tuple = ()
+    summary: pd.DataFrame,
+    correlations: pd.DataFrame,
+    level: float = 0.95,
+    notes: list[str] | tuple = (),
+    outcome: str = "probe_accuracy",
+    outcomes: list[str] | None = None,
 ) -> dict[str, str]:
     """The scenario's tables as ``{"md": Markdown, "tex": LaTeX}``.
 
-    First a per-source table (mean ± std over seeds of every metric and of the probe accuracy, sources ordered
-    by the share of their classes outside the target task), then the rank-correlation table of
-    :func:`advtransfer.stats.rank_correlations` (Spearman and Kendall tau-b with their cluster-bootstrap
-    intervals at ``level``; a single value where there is no interval, "n/a" for a constant column), then
-    each of ``notes`` as a paragraph.
+    First a per-source table (mean ± std over seeds of every metric and every knowledge outcome, sources
+    ordered by the share of their classes outside the target task), then the rank-correlation table of
+    :func:`advtransfer.stats.rank_correlations` with ``outcome`` (Spearman and Kendall tau-b with their
+    cluster-bootstrap intervals at ``level``; a single value where there is no interval, "n/a" for a
+    constant column), then, when ``outcomes`` has more than one entry, the Spearman matrix of every metric
+    with every outcome, then each of ``notes`` as a paragraph.
     """
     scenario = str(summary["scenario"].iloc[0]) if "scenario" in summary.columns and len(summary) else ""
     pct = f"{100 * level:.0f}%"
+    outcomes = list(outcomes) if outcomes else [outcome]
+    chosen = correlations[correlations["outcome"] == outcome]
     source_caption = (f"Per-source summary{f' ({scenario})' if scenario else ''}: mean ± std over seeds; sources "
                       "ordered by the share of their classes outside the target task.")  # fmt: skip
-    corr_caption = (f"Rank correlation of each metric with the outcome over all (source, seed) rows; brackets: "
+    corr_caption = (f"Rank correlation of each metric with {outcome} over all (source, seed) rows; brackets: "
                     f"{pct} cluster-bootstrap interval, seeds resampled with replacement.")  # fmt: skip
-
-    md = "\n\n".join([
-        f"**{source_caption}**", _markdown(*_source_rows(summary, latex=False)),
-        f"**{corr_caption}**", _markdown(*_correlation_rows(correlations, latex=False)),
-        *(f"Note: {note}" for note in notes),
-    ]) + "\n"  # fmt: skip
-    tex = "\n\n".join([
-        "% " + source_caption + "\n" + _latex(*_source_rows(summary, latex=True)),
-        r"\medskip",
-        "% " + corr_caption + "\n" + _latex(*_correlation_rows(correlations, latex=True)),
-        *(f"Note: {latex_escape(note)}" for note in notes),
-    ]) + "\n"  # fmt: skip
-    return {"md": md, "tex": tex}
+    matrix_caption = f"Spearman rho [{pct} interval] of each metric with each knowledge outcome."
+    md_parts = [f"**{source_caption}**", _markdown(*_source_rows(summary, latex=False)),
+                f"**{corr_caption}**", _markdown(*_correlation_rows(chosen, latex=False))]  # fmt: skip
+    tex_parts = ["% " + source_caption + "\n" + _latex(*_source_rows(summary, latex=True)), r"\medskip",
+                 "% " + corr_caption + "\n" + _latex(*_correlation_rows(chosen, latex=True))]  # fmt: skip
+    if len(outcomes) > 1:
+        md_parts += [f"**{matrix_caption}**", _markdown(*_matrix_rows(correlations, outcomes, latex=False))]
+        tex_parts += [r"\medskip", "% " + matrix_caption + "\n" + _latex(*_matrix_rows(correlations, outcomes, latex=True))]
+    md_parts += [f"Note: {note}" for note in notes]
+    tex_parts += [f"Note: {latex_escape(note)}" for note in notes]
+    return {"md": "\n\n".join(md_parts) + "\n", "tex": "\n\n".join(tex_parts) + "\n"}
 
 
 def write_table(path_md: str | Path, path_tex: str | Path, tables: dict[str, str]):

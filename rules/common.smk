@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from advtransfer import names
+from advtransfer import names, scenarios
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES
 
 BASE = Path(workflow.basedir)
@@ -54,8 +54,8 @@ def _fail(key, err):
 
 def check_names():
     """Data-set, class, model and objective names of every scenario, against the registries."""
-    scenarios = config.get("scenarios")
-    for name, s in (scenarios if isinstance(scenarios, dict) else {}).items():
+    blocks = config.get("scenarios")
+    for name, s in (blocks if isinstance(blocks, dict) else {}).items():
         if not isinstance(s, dict):
             continue  # the schema names it
         key = f"scenarios.{name}"
@@ -115,6 +115,12 @@ def check_config():
                 f"sources and target both use {scenario['source_dataset']}; set a fraction (e.g. 0.5) "
                 "so the target gets images no source sees",
             )
+        outcomes = scenarios.knowledge_outcomes(scenario)
+        if scenario["outcome"] not in outcomes:
+            _fail(
+                f"{key}.outcome",
+                f"{scenario['outcome']!r} is not one of this scenario's knowledge outcomes {outcomes}",
+            )
 
 
 SCENARIOS = config.get("scenarios") or {}
@@ -130,8 +136,8 @@ SCENARIOS = config.get("scenarios") or {}
 #                                                                         -> models/{model}.safetensors
 #   "evaluations": {evaluation: {source, reference, split, target: {dataset, classes, domain,
 #                                domain_seed}, image_size, channels, seed, labels, attack, metrics,
-#                                probe}}   (labels: the family's row labels, e.g. {source, seed})
-#                                -> attacks/, metrics/, probes/{evaluation}.*
+#                                probe, finetune}}   (labels: the family's row labels, e.g. {source, seed})
+#                                -> attacks/, metrics/, probes/, finetunes/{evaluation}.*
 # A family's rules file registers them (add_experiment), built from its config block by its library
 # module (e.g. advtransfer.scenarios.network_jobs, torch-free); the generic rules in
 # rules/networks.smk take every param from here, one job's entry at a time, so an edit reruns exactly
@@ -242,7 +248,7 @@ def model_inputs(wildcards):
 
 
 def evaluation_inputs(*roles):
-    """Input function of attack / metrics / probe: the split, target data and the models of ``roles``
+    """Input function of attack / metrics / probe / finetune: the split, target data and the models of ``roles``
     (source, reference), plus the attack's adversarial examples when "attack" is among them.
     """
 
@@ -330,3 +336,15 @@ def gpu_request():
     With `auto` the job asks for a GPU and uses it if the machine running it has one.
     """
     return 1 if config["device"] in ("cuda", "auto") else 0
+
+
+# ------------------------------------------------------------------------------------- reproduction
+def reproduction_inputs(wildcards):
+    """The synthetic sweep and each scenario's summary and design check, for the experiments of the run."""
+    run = config["experiments"]
+    names = [name for name in run if name in SCENARIOS]
+    return {
+        "sweep": ["results/synthetic/sweep.csv"] if "synthetic" in run else [],
+        "summaries": [f"results/{name}/summary.csv" for name in names],
+        "designs": [f"results/{name}/design.csv" for name in names],
+    }

@@ -1,9 +1,7 @@
 # Data-distribution scenarios (Section 4.2, Figure 3): each scenario's config block becomes its network
 # jobs (advtransfer/scenarios.py: sources per class mixture and seed, one reference, one evaluation per
-# source and seed) for the generic stages; here: its summary (every source and seed, rank correlations),
-# tables and Figure 3.
-from advtransfer import scenarios
-
+# source and seed) for the generic stages; here: its summary (every source and seed, the design check,
+# rank correlations of every metric with every knowledge outcome), tables and Figure 3.
 for _name, _block in SCENARIOS.items():
     add_experiment(
         _name,
@@ -11,6 +9,7 @@ for _name, _block in SCENARIOS.items():
             f"results/{_name}/{file}"
             for file in (
                 "summary.csv",
+                "design.csv",
                 "correlations.csv",
                 "table.md",
                 "table.tex",
@@ -26,12 +25,19 @@ rule scenario_summary:
     input:
         metrics=evaluation_files("results/{experiment}/metrics/{evaluation}.json"),
         probes=evaluation_files("results/{experiment}/probes/{evaluation}.json"),
+        finetunes=evaluation_files("results/{experiment}/finetunes/{evaluation}.json"),
         sources=evaluation_files("results/{experiment}/models/{source}.json"),
         reference="results/{scenario}/models/reference.json",
     output:
         summary=report(
             "results/{scenario}/summary.csv",
             caption="../report/summary.rst",
+            category="Data distributions (Section 4.2)",
+            subcategory="{scenario}",
+        ),
+        design=report(
+            "results/{scenario}/design.csv",
+            caption="../report/design.rst",
             category="Data distributions (Section 4.2)",
             subcategory="{scenario}",
         ),
@@ -57,7 +63,9 @@ rule scenario_summary:
     params:
         target_classes=lambda w: SCENARIOS[w.scenario]["target"]["classes"],
         rows=evaluation_labels,
-        n_boot=2000,
+        outcomes=lambda w: scenarios.knowledge_outcomes(SCENARIOS[w.scenario]),
+        outcome=lambda w: SCENARIOS[w.scenario]["outcome"],
+        n_boot=config["reproduction"]["n_boot"],
         code=code_hash("scripts/scenario_summary.py"),
     script:
         "../scripts/scenario_summary.py"
@@ -90,6 +98,7 @@ rule scenario_figure:
         source_dataset=lambda w: SCENARIOS[w.scenario]["source_dataset"],
         target_dataset=lambda w: SCENARIOS[w.scenario]["target"]["dataset"],
         target_classes=lambda w: SCENARIOS[w.scenario]["target"]["classes"],
+        outcome=lambda w: SCENARIOS[w.scenario]["outcome"],
         code=code_hash("scripts/scenario_figure.py"),
     script:
         "../scripts/scenario_figure.py"

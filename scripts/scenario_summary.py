@@ -1,11 +1,13 @@
-"""Rule scenario_summary: one row per source and seed, rank correlations with probe accuracy, tables."""
+"""Rule scenario_summary: one row per source and seed; the design check (does each knowledge outcome
+separate the closest from the farthest source beyond the seed noise?); rank correlations of every
+adversarial metric with every knowledge outcome; tables."""
 
 from _job import log, sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
 from advtransfer.io import load_json, save_csv
-from advtransfer.stats import rank_correlations
+from advtransfer.stats import outcome_separation, rank_correlations
 from advtransfer.tables import scenario_table, write_table
 
 # tau1, tau2, tau1_tau2, alpha: at the source's features (the theory's f_S); *_logits: at its logits.
@@ -15,10 +17,19 @@ ADVERSARIAL_METRICS = [
     "cross_adv_loss", "reference_adv_accuracy",
 ]  # fmt: skip
 
-target = {c.lower() for c in sm.params.target_classes}
+
+def scalars(path):
+    """The JSON file's number entries (per-draw lists and training histories stay in the file)."""
+    return {k: v for k, v in load_json(path).items() if isinstance(v, (int, float, bool)) or v is None}
+
+
+p = sm.params
+target = {c.lower() for c in p.target_classes}
 reference = load_json(sm.input.reference)
 rows = []
-for job, metrics_path, probe_path, source_path in zip(sm.params.rows, sm.input.metrics, sm.input.probes, sm.input.sources):
+for job, metrics_path, probe_path, finetune_path, source_path in zip(
+    p.rows, sm.input.metrics, sm.input.probes, sm.input.finetunes, sm.input.sources
+):
     info = load_json(source_path)
     rows.append(
         {
@@ -28,16 +39,31 @@ for job, metrics_path, probe_path, source_path in zip(sm.params.rows, sm.input.m
             "source_classes": "|".join(info["classes"]),
             "outside_fraction": sum(c.lower() not in target for c in info["classes"]) / len(info["classes"]),
             "source_val_accuracy": info["val_accuracy"],
-            **load_json(metrics_path),
-            **load_json(probe_path),
+            **scalars(metrics_path),
+            **scalars(probe_path),
+            **scalars(finetune_path),
             "reference_val_accuracy": reference["val_accuracy"],
         }
     )
 summary = pd.DataFrame(rows).sort_values(["outside_fraction", "source", "seed"], ignore_index=True)
-correlations = rank_correlations(summary, ADVERSARIAL_METRICS, outcome="probe_accuracy", cluster="seed", n_boot=sm.params.n_boot, seed=0)
+design = outcome_separation(summary, p.outcomes)
+correlations = pd.concat(
+    [
+        rank_correlations(summary, ADVERSARIAL_METRICS, outcome=o, cluster="seed", n_boot=p.n_boot, seed=0)
+        for o in p.outcomes
+    ],
+    ignore_index=True,
+)
 save_csv(sm.output.summary, summary)
+save_csv(sm.output.design, design)
 save_csv(sm.output.correlations, correlations)
-notes = []
+chosen = design.set_index("outcome").loc[p.outcome]
+notes = [
+    f"Design check (before any correlation): {p.outcome} of the closest source ({chosen.closest}, "
+    f"{chosen.closest_mean:.3f}) minus the farthest ({chosen.farthest}, {chosen.farthest_mean:.3f}) is "
+    f"{chosen.difference:+.3f}, {chosen.separation:.1f} seed standard deviations (pooled seed SD "
+    f"{chosen.seed_sd:.4f}); every outcome's separation is in design.csv."
+]
 if summary["features_underdetermined"].any():
     n, m = int(summary["n_metric_images"].min()), int(summary["feature_dim"].max())
     notes.append(
@@ -45,5 +71,7 @@ if summary["features_underdetermined"].any():
         f"N = {n} images for m = {m} feature dimensions (N < 5 m); the logits variant is not."
     )
     log.warning(notes[-1])
-write_table(sm.output.table_md, sm.output.table_tex, scenario_table(summary, correlations, notes=notes))
+tables = scenario_table(summary, correlations, outcome=p.outcome, outcomes=p.outcomes, notes=notes)
+write_table(sm.output.table_md, sm.output.table_tex, tables)
+log.info("design check:\n%s", design.to_string())
 log.info("\n%s", correlations.to_string())

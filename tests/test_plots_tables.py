@@ -109,7 +109,7 @@ def test_markdown_table_has_every_source_metric_and_correlation_in_order(three_s
     for name in SOURCES:
         assert re.search(rf"^\| {name} \|", md, flags=re.M), name
     for column, _, _ in TABLE_COLUMNS:
-        assert column in md
+        assert (column in md) == (column in summary.columns), column
     positions = [md.index(f"| {name} |") for name in SOURCES]
     assert positions == sorted(positions)  # ordered by outside fraction, not by name
     group = summary[summary["source"] == "animals50"]["tau1"]
@@ -173,3 +173,21 @@ def test_notes_follow_the_tables(three_seeds):
     assert tables["md"].rstrip().endswith("Note: A is under-determined (N < 5 m).")
     assert "Note: A is under-determined" in tables["tex"]
     assert "Note:" not in scenario_table(summary, correlations)["md"]
+
+
+def test_table_adds_the_k_shot_outcomes_and_the_outcome_matrix(three_seeds):
+    from advtransfer.stats import rank_correlations
+
+    summary, _ = three_seeds
+    summary = summary.assign(probe_accuracy_k20=summary["probe_accuracy"] - 0.1,
+                             probe_accuracy_k5=summary["probe_accuracy"] - 0.2)  # fmt: skip
+    outcomes = ["probe_accuracy_k5", "probe_accuracy_k20", "probe_accuracy"]
+    correlations = pd.concat([rank_correlations(summary, ["tau1", "alpha"], outcome=o, n_boot=50) for o in outcomes])
+    tables = scenario_table(summary, correlations, outcome="probe_accuracy_k5", outcomes=outcomes, notes=["a note"])
+    md = tables["md"]
+    header = next(line for line in md.splitlines() if line.startswith("| source |"))
+    assert header.index("probe_accuracy_k5") < header.index("probe_accuracy_k20") < header.index("| probe_accuracy |")
+    assert "with probe_accuracy_k5 over all" in md and "| tau1 | probe_accuracy_k5 |" in md
+    assert "| tau1 | probe_accuracy |" not in md  # the correlation table is the chosen outcome's
+    assert "| metric | probe_accuracy_k5 | probe_accuracy_k20 | probe_accuracy |" in md  # the matrix
+    assert md.rstrip().endswith("Note: a note") and r"5-shot acc." in tables["tex"]

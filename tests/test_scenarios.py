@@ -14,7 +14,7 @@ from tests.workflow_helpers import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
-NETWORK_RULES = {"train", "attack", "metrics", "probe"}
+NETWORK_RULES = {"train", "attack", "metrics", "probe", "finetune"}
 # Jobs of one scenario with 5 sources x 3 seeds, besides its `dataset` jobs.
 SCENARIO_JOBS = {
     "split": 6,  # 5 source mixtures + the target task
@@ -22,6 +22,7 @@ SCENARIO_JOBS = {
     "attack": 15,
     "metrics": 15,
     "probe": 15,
+    "finetune": 15,
     "scenario_summary": 1,
     "scenario_figure": 1,
 }
@@ -32,7 +33,7 @@ SCENARIO_JOBS = {
 )  # fmt: skip
 def test_dry_run_builds_the_full_scenario_dag(scenario, datasets):
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules", "--config", f"experiments=[{scenario}]").stdout
-    assert job_counts(out) == {"dataset": datasets, **SCENARIO_JOBS, "all": 1}
+    assert job_counts(out) == {"dataset": datasets, **SCENARIO_JOBS, "reproduction": 1, "all": 1}
 
 
 def _gpu_by_rule(dry_run: str) -> dict[str, set[int]]:

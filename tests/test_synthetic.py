@@ -74,6 +74,12 @@ def test_theorem2_and_theorem3_bounds_hold_on_every_point_of_a_small_sweep(small
             assert row["thm2_bound"] <= row["thm2_bound_lipschitz"], (seed, t, row)
             assert row["transfer_loss_affine"] <= row["thm3_bound"], (seed, t, row)
             assert all(0 <= row[k] <= 1 for k in ("tau1", "tau2", "alpha", "tau2_reverse"))
+            # Proposition 1 before any clamp, and Theorem 1's identity on the scalar restriction
+            assert -1e-12 <= row["tau2_unclamped"] <= 1 + 1e-12 and -1e-12 <= row["alpha_unclamped"] <= 1 + 1e-12
+            assert row["tau2"] == pytest.approx(row["tau2_unclamped"], abs=1e-12)
+            assert row["thm1_lhs"] == pytest.approx(row["thm1_rhs"], rel=1e-9, abs=1e-15), (seed, t, row)
+            if t > 0:
+                assert row["thm1_lhs"] > 0  # the identity is not 0 = 0
 
 
 @pytest.mark.parametrize("split", synthetic.SPLITS)

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.workflow
 SWEEP_COLUMNS = [
     "t", "seed", "split", "tau1", "tau2", "alpha", "grad_diff", "thm2_bound", "thm2_bound_lipschitz",
     "transfer_loss_lastlayer", "transfer_loss_affine", "thm3_bound", "cross_adv_loss",
-    "lambda_s", "lambda_t", "beta", "target_loss", "tau2_reverse",
+    "lambda_s", "lambda_t", "beta", "target_loss", "tau2_reverse", "tau2_unclamped", "alpha_unclamped",
+    "thm1_lhs", "thm1_rhs", "thm1_gap",
 ]  # fmt: skip
 
 
@@ -38,6 +39,7 @@ def test_dry_run_default_config_builds_expected_dag():
         "synthetic_figure": 1,
         "dataset": 1,  # digits: bundled with scikit-learn
         **SCENARIO_JOBS,
+        "reproduction": 1,
         "all": 1,
     }
 
@@ -88,6 +90,26 @@ def test_tiny_run_produces_every_output(tiny_run):
         assert (summary[f"{col}_mean"] <= summary[f"{col}_hi"] + 1e-12).all()
     assert open(out / "figure2.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert open(out / "figure2.pdf", "rb").read(5) == b"%PDF-"
+
+
+def test_tiny_run_writes_the_reproduction_report_with_every_claim(tiny_run):
+    from advtransfer import reproduction as rp
+
+    claims = pd.read_csv(tiny_run / "results" / "reproduction.csv", keep_default_na=False)
+    synthetic = claims[claims["experiment"] == "synthetic"]
+    assert list(synthetic["claim_id"]) == [c for c, _, _ in rp.SYNTHETIC_CLAIM_IDS]
+    scenario = claims[claims["experiment"] == "tinydigits"]["claim_id"].tolist()
+    for prefix, _, _ in rp.SCENARIO_CLAIM_IDS:  # once per metric of config reproduction.metrics, or once
+        assert any(c.startswith(prefix) for c in scenario), prefix
+    assert set(claims["verdict"]) <= set(rp.VERDICTS)
+    # the checks that must hold on any run: the identity, the bounds, the ranges
+    checks = synthetic.set_index("claim_id")["verdict"]
+    assert {checks[c] for c in ("prop1", "thm1", "thm2", "thm2_lipschitz", "thm3")} == {"reproduced"}
+    md = (tiny_run / "results" / "reproduction.md").read_text()
+    counts = rp.verdict_counts(claims)
+    assert "**Verdicts:** " + ", ".join(f"{counts[v]} {v}" for v in rp.VERDICTS) + "." in md
+    assert md.count("\n| synthetic |") == len(synthetic) and md.count("\n| tinydigits |") == len(scenario)
+    assert "## Design checks" in md and "| tinydigits | probe_accuracy_k5 |" in md
 
 
 def test_tiny_run_bounds_hold_and_t0_is_perfectly_transferable(tiny_run):
@@ -172,7 +194,9 @@ def test_report_holds_every_figure_and_table_with_captions(tiny_run):
     snakemake(tiny_run, "--report", "report.html", *TINY)
     html = (tiny_run / "report.html").read_text()
     for caption in ("Figure 2 (Section 4.1", "Figure 3 (Section 4.2)", "All rows of the synthetic sweep",
-                    "Scenario tinydigits: Spearman", "Scenario tinydigits: one row per source"):  # fmt: skip
+                    "Scenario tinydigits: Spearman", "Scenario tinydigits: one row per source",
+                    "Scenario tinydigits, design check", "Claims vs findings"):  # fmt: skip
         assert caption in html, caption
-    for name in ("figure2.png", "sweep.csv", "figure3.png", "summary.csv", "correlations.csv"):
+    for name in ("figure2.png", "sweep.csv", "figure3.png", "summary.csv", "correlations.csv", "design.csv",
+                 "reproduction.csv"):  # fmt: skip
         assert name in html, name

@@ -1,0 +1,308 @@
+"""Claims vs findings: each claim of Liang et al. (ICML 2021) tested by a measurement of this run, with a
+verdict from criteria declared in config before the run (``reproduction`` block). No torch.
+
+A claim row: ``experiment, claim_id, claim, paper, measurement, value, lo, hi, criterion, verdict, note``.
+Verdicts: ``reproduced``, ``not reproduced``, ``inconclusive``. An interval claim ("rises", "falls",
+"correlates") is reproduced when its whole interval lies beyond the declared margin on the claimed side,
+not reproduced when it lies wholly on the other side of the margin, and inconclusive otherwise (or without
+an interval). A check claim (an identity, a bound, a range) is reproduced when no row violates it.
+``note`` says where our design deviates from the paper's and gives the ablation's number.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advtransfer.stats import rank_correlations, spearman_difference
+
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+COLUMNS = ["experiment", "claim_id", "claim", "paper", "measurement", "value", "lo", "hi", "criterion", "verdict", "note"]
+
+
+def interval_verdict(lo: float, hi: float, sign: int, margin: float = 0.0) -> str:
+    """Verdict of a claim that a quantity is above ``margin`` (``sign`` = +1) or below ``-margin``
+    (``sign`` = -1), given its interval [lo, hi]: the whole interval beyond the margin on the claimed side
+    -> reproduced; wholly on the other side -> not reproduced; straddling it or NaN -> inconclusive."""
+    if sign not in (1, -1):
+        raise ValueError(f"interval_verdict: sign must be +1 or -1, got {sign}")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "inconclusive"
+    lo, hi = (lo, hi) if sign == 1 else (-hi, -lo)
+    if lo > margin:
+        return "reproduced"
+    if hi < margin:
+        return "not reproduced"
+    return "inconclusive"
+
+
+def check_verdict(violations: int, rows: int) -> str:
+    """Verdict of a claim every row must satisfy (an identity, a bound, a range): reproduced when none of
+    ``rows`` (> 0) violates it, else not reproduced; inconclusive without rows."""
+    if rows <= 0:
+        return "inconclusive"
+    return "reproduced" if violations == 0 else "not reproduced"
+
+
+def _claim(experiment, claim_id, claim, paper, measurement, value, lo, hi, criterion, verdict, note="") -> dict:
+    return dict(zip(COLUMNS, (experiment, claim_id, claim, paper, measurement, float(value), float(lo), float(hi),
+                              criterion, verdict, note)))  # fmt: skip
+
+
+def _spearman(frame: pd.DataFrame, metric: str, outcome: str, c: dict[str, Any]) -> tuple[float, float, float]:
+    """Spearman rho of ``metric`` with ``outcome`` over the rows, cluster-bootstrap interval over seeds."""
+    r = rank_correlations(frame, [metric], outcome=outcome, cluster="seed", n_boot=c["n_boot"], level=c["level"],
+                          seed=c["seed"]).iloc[0]  # fmt: skip
+    return float(r.spearman), float(r.spearman_lo), float(r.spearman_hi)
+
+
+def _fmt(value: float, lo: float, hi: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{value:+.2f}"
+    return f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+# ------------------------------------------------------------------------------- Section 4.1, Figure 2
+
+SYNTHETIC_COLUMNS = ("t", "seed", "split", "tau1", "tau2", "tau2_unclamped", "alpha", "tau2_reverse", "grad_diff",
+                     "thm1_lhs", "thm1_rhs", "thm1_gap", "thm2_bound", "thm2_bound_lipschitz", "transfer_loss_lastlayer",
+                     "transfer_loss_affine", "thm3_bound")  # fmt: skip
+
+
+def synthetic_claims(sweep: pd.DataFrame, c: dict[str, Any]) -> list[dict]:
+    """The Section 3 / 4.1 claims on the synthetic sweep (every row of both samples D for the checks; the
+    training sample, the theory's D, for the trends, with the held-out sample and the paper's t range
+    and tau2 direction as ablations in the notes). ``c``: the config's ``reproduction`` block."""
+    missing = [k for k in SYNTHETIC_COLUMNS if k not in sweep.columns]
+    if missing:
+        raise ValueError(f"synthetic_claims: the sweep lacks columns {missing}")
+    e, margin = "synthetic", c["min_correlation"]
+    train, heldout = sweep[sweep["split"] == "train"], sweep[sweep["split"] == "heldout"]
+    text_range = train[train["t"] <= 1.0]
+    n = len(sweep)
+    claims = []
+
+    values = sweep[["tau1", "tau2_unclamped"]].to_numpy(dtype=float)
+    tol = c["range_tolerance"]
+    outside = int(((values < -tol) | (values > 1 + tol)).any(axis=1).sum())
+    claims.append(_claim(
+        e, "prop1", "tau1 and tau2 lie in [0, 1]", "Proposition 1",
+        f"min and max of tau1 and of tau2 before the clamp to [0, 1], {n} rows (both samples D)",
+        values.min(), values.min(), values.max(), f"every value in [-{tol:g}, 1 + {tol:g}]",
+        check_verdict(outside, n), f"{outside} rows outside",
+    ))  # fmt: skip
+
+    rel = np.abs(sweep["thm1_gap"].to_numpy(dtype=float))
+    rtol = c["identity_rtol"]
+    claims.append(_claim(
+        e, "thm1", "||grad f_T - A grad f_S||^2 = E[(1 - tau1(x) tau2) ||grad f_T(x)||^2] (m = d = 1)", "Theorem 1",
+        f"largest |difference| of the two sides over E ||grad f_T||^2 (which bounds both) over {n} rows, on "
+        "the first output of f_S and f_T",
+        rel.max(), rel.min(), rel.max(), f"relative difference <= {rtol:g} on every row",
+        check_verdict(int((rel > rtol).sum()), n),
+        "the experiment's outputs are 10-dimensional; Theorem 1 is the scalar case, so it is checked on one output",
+    ))  # fmt: skip
+
+    for claim_id, name, ratio_of, bound, paper in (
+        ("thm2", "||J_T - A J_S||^2 is below the Theorem 2 bound", "grad_diff", "thm2_bound", "Theorem 2"),
+        ("thm2_lipschitz", "the Theorem 2 bound is below its Lipschitz form", "thm2_bound", "thm2_bound_lipschitz",
+         "Theorem 2"),
+        ("thm3", "the loss of g o f_S is below the Theorem 3 bound", "transfer_loss_affine", "thm3_bound", "Theorem 3"),
+    ):  # fmt: skip
+        ratio = sweep[ratio_of].to_numpy(dtype=float) / sweep[bound].to_numpy(dtype=float)
+        claims.append(_claim(
+            e, claim_id, name, paper, f"largest ratio {ratio_of} / {bound} over {n} rows (both samples D)",
+            ratio.max(), ratio.min(), ratio.max(), "ratio <= 1 on every row",
+            check_verdict(int((ratio > 1 + 1e-12).sum()), n), f"median ratio {np.median(ratio):.3g}",
+        ))  # fmt: skip
+
+    range_note = "t in [0, 4.5] (the paper's code reached t = 4.5; its text says [0, 1]); on [0, 1] alone: {}"
+    for metric, paper in (("tau1", "Section 4.1, Figure 2"), ("tau2", "Section 4.1, Figure 2"),
+                          ("alpha", "Section 4.1, Figure 2")):  # fmt: skip
+        value = _spearman(train, metric, "t", c)
+        notes = [range_note.format(_fmt(*_spearman(text_range, metric, "t", c))),
+                 f"held-out sample D: {_fmt(*_spearman(heldout, metric, 't', c))}"]  # fmt: skip
+        if metric == "tau2":
+            notes.insert(0, "tau2 from S to T as Def. 3 defines it; from T to S (the paper's code): "
+                         + _fmt(*_spearman(train, "tau2_reverse", "t", c)))  # fmt: skip
+        claims.append(_claim(
+            e, f"{metric}_falls", f"{metric} falls as the source moves away from the target (t grows)", paper,
+            f"Spearman rho of {metric} with t over {len(train)} training-sample rows, seeds (draws of V) resampled",
+            *value, f"interval below {0.0 - margin:g}", interval_verdict(value[1], value[2], -1, margin), "; ".join(notes),
+        ))  # fmt: skip
+
+    value = _spearman(train, "transfer_loss_lastlayer", "t", c)
+    claims.append(_claim(
+        e, "loss_rises", "the transferred loss rises as t grows", "Section 4.1, Figure 2",
+        f"Spearman rho of the last-layer refit loss with t over {len(train)} training-sample rows",
+        *value, f"interval above {margin:g}", interval_verdict(value[1], value[2], 1, margin),
+        f"evaluated on the training sample, the theory's D; on the held-out split (mixing in the reference's own "
+        f"generalisation error): {_fmt(*_spearman(heldout, 'transfer_loss_lastlayer', 't', c))}; affine map "
+        f"g o f_S of Theorem 3: {_fmt(*_spearman(train, 'transfer_loss_affine', 't', c))}",
+    ))  # fmt: skip
+
+    value = _spearman(train, "tau1", "alpha", c)
+    claims.append(_claim(
+        e, "prop2", "tau1 tracks alpha, the normalised cross adversarial loss", "Proposition 2, Figure 2",
+        f"Spearman rho of tau1 with alpha over {len(train)} training-sample rows", *value,
+        f"interval above {margin:g}", interval_verdict(value[1], value[2], 1, margin),
+        f"held-out sample D: {_fmt(*_spearman(heldout, 'tau1', 'alpha', c))}",
+    ))  # fmt: skip
+    return claims
+
+
+# ------------------------------------------------------------------------------- Section 4.2, Figure 3
+
+
+def scenario_claims(
+    scenario: str, summary: pd.DataFrame, design: pd.DataFrame, outcome: str, c: dict[str, Any]
+) -> list[dict]:
+    """The Section 4.2 claims on one scenario: closer sources are more adversarially transferable; the
+    more adversarially transferable sources transfer knowledge better (``outcome``; inconclusive when the
+    design check finds the outcome does not separate the closest from the farthest source by
+    ``c["min_separation"]`` seed standard deviations); tau1 alone is not sufficient (Figure 3b)."""
+    margin = c["min_correlation"]
+    frame = summary.assign(closeness=1.0 - summary["outside_fraction"])
+    n = len(frame)
+    chosen = design.set_index("outcome").loc[outcome]
+    adequate = bool(np.isfinite(chosen.separation) and chosen.separation >= c["min_separation"])
+    design_note = (f"design check: {outcome} separates the closest and the farthest source by "
+                   f"{chosen.separation:.1f} seed SDs (needed: {c['min_separation']:g})")  # fmt: skip
+    images = (f"tau1 / tau2 / alpha on {int(frame['n_metric_images'].min())} target images no source saw (the paper: "
+              "1000 target test images)" if "n_metric_images" in frame.columns else "")  # fmt: skip
+    if "features_underdetermined" in frame.columns and frame["features_underdetermined"].astype(bool).any():
+        images += ", fewer than 5 per feature dimension: the features variant's alignment is under-determined"
+    claims = []
+    for metric in c["metrics"]:
+        logits = f"{metric}_logits" if f"{metric}_logits" in frame.columns else None
+
+        value = _spearman(frame, metric, "closeness", c)
+        note = f"logits variant (the paper's code): {_fmt(*_spearman(frame, logits, 'closeness', c))}" if logits else ""
+        claims.append(_claim(
+            scenario, f"closer_more_transferable_{metric}", "the closer the source's data to the target's, the more "
+            "adversarially transferable the source", "Section 4.2",
+            f"Spearman rho of {metric} with the share of source classes inside the target task, {n} (source, seed) rows",
+            *value, f"interval above {margin:g}", interval_verdict(value[1], value[2], 1, margin), note,
+        ))  # fmt: skip
+
+        value = _spearman(frame, metric, outcome, c)
+        notes = [design_note]
+        if logits:
+            notes += [f"logits variant: {_fmt(*_spearman(frame, logits, outcome, c))}", images]
+        if outcome != "probe_accuracy":
+            notes.append(f"the paper's outcome (a new last layer on all target images): "
+                         f"{_fmt(*_spearman(frame, metric, 'probe_accuracy', c))}")  # fmt: skip
+        verdict = interval_verdict(value[1], value[2], 1, margin) if adequate else "inconclusive"
+        claims.append(_claim(
+            scenario, f"transfers_knowledge_{metric}", "the more adversarially transferable source transfers "
+            "knowledge better", "Section 4.2, Figure 3",
+            f"Spearman rho of {metric} with {outcome}, {n} (source, seed) rows", *value,
+            f"interval above {margin:g}, and the design check passed", verdict, "; ".join(notes),
+        ))  # fmt: skip
+
+    value = spearman_difference(frame, "tau1_tau2", "tau1", outcome, n_boot=c["n_boot"], level=c["level"], seed=c["seed"])
+    logits = spearman_difference(frame, "tau1_tau2_logits", "tau1_logits", outcome, n_boot=c["n_boot"],
+                                 level=c["level"], seed=c["seed"])  # fmt: skip
+    verdict = interval_verdict(value[1], value[2], 1, 0.0) if adequate else "inconclusive"
+    claims.append(_claim(
+        scenario, "tau1_not_sufficient", "tau1 alone is not sufficient: tau1 tau2 indicates knowledge transfer "
+        "better than tau1", "Section 4.2, Figure 3b",
+        f"Spearman(tau1 tau2, {outcome}) - Spearman(tau1, {outcome}), paired over the same resampled seeds",
+        *value, "interval above 0, and the design check passed", verdict,
+        f"{design_note}; logits variant: {_fmt(*logits)}",
+    ))  # fmt: skip
+    return claims
+
+
+def not_run_claims(experiment: str, claim_ids: list[tuple[str, str, str]]) -> list[dict]:
+    """Rows for the claims of an experiment this run did not include: inconclusive, saying how to run it."""
+    return [
+        _claim(experiment, claim_id, claim, paper, f"not measured: add {experiment} to `experiments`",
+               math.nan, math.nan, math.nan, "", "inconclusive")  # fmt: skip
+        for claim_id, claim, paper in claim_ids
+    ]
+
+
+SYNTHETIC_CLAIM_IDS = [
+    ("prop1", "tau1 and tau2 lie in [0, 1]", "Proposition 1"),
+    ("thm1", "Theorem 1's identity holds", "Theorem 1"),
+    ("thm2", "||J_T - A J_S||^2 is below the Theorem 2 bound", "Theorem 2"),
+    ("thm2_lipschitz", "the Theorem 2 bound is below its Lipschitz form", "Theorem 2"),
+    ("thm3", "the loss of g o f_S is below the Theorem 3 bound", "Theorem 3"),
+    ("tau1_falls", "tau1 falls as t grows", "Section 4.1, Figure 2"),
+    ("tau2_falls", "tau2 falls as t grows", "Section 4.1, Figure 2"),
+    ("alpha_falls", "alpha falls as t grows", "Section 4.1, Figure 2"),
+    ("loss_rises", "the transferred loss rises as t grows", "Section 4.1, Figure 2"),
+    ("prop2", "tau1 tracks alpha", "Proposition 2, Figure 2"),
+]
+SCENARIO_CLAIM_IDS = [
+    ("closer_more_transferable", "the closer source is more adversarially transferable", "Section 4.2"),
+    ("transfers_knowledge", "the more adversarially transferable source transfers knowledge better",
+     "Section 4.2, Figure 3"),
+    ("tau1_not_sufficient", "tau1 alone is not sufficient", "Section 4.2, Figure 3b"),
+]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def verdict_counts(claims: pd.DataFrame) -> dict[str, int]:
+    """How many claim rows got each verdict (every verdict present, zero included)."""
+    return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
+
+
+def report_markdown(claims: pd.DataFrame, design: pd.DataFrame, c: dict[str, Any]) -> str:
+    """results/reproduction.md: the criteria, the verdict counts, one table row per claim, the design checks."""
+    pct = f"{100 * c['level']:.0f}%"
+    counts = verdict_counts(claims)
+    lines = [
+        "# Reproduction: claims of Liang et al. (ICML 2021) against this run's measurements",
+        "",
+        "Written by the workflow's `reproduction` rule from this run's results; nothing here is typed by hand.",
+        f"Verdict criteria, declared in config (`reproduction`) before the run: trends and correlations are "
+        f"Spearman rho with a {pct} cluster-bootstrap interval over seeds ({c['n_boot']} draws, seed {c['seed']}); "
+        f"*reproduced* when the whole interval lies beyond {c['min_correlation']:g} on the claimed side, "
+        f"*not reproduced* when it lies wholly on the other side, *inconclusive* otherwise. Identities hold to "
+        f"a relative {c['identity_rtol']:g}; bounds and ranges must hold on every row. A knowledge-transfer claim "
+        f"is inconclusive when its outcome does not separate the closest and the farthest source by "
+        f"{c['min_separation']:g} seed standard deviations (design check below).",
+        "",
+        "**Verdicts:** " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS) + ".",
+        "",
+        "| experiment | claim | paper | measurement | value | criterion | verdict | our design vs the paper, ablations |",
+        "|:---|:---|:---|:---|:---|:---|:---|:---|",
+    ]
+    for _, r in claims.iterrows():
+        if r["claim_id"] in ("prop1",) and math.isfinite(r["lo"]):
+            value = f"[{r['lo']:.4g}, {r['hi']:.4g}]"
+        elif r["claim_id"] in ("thm1", "thm2", "thm2_lipschitz", "thm3") and math.isfinite(r["value"]):
+            value = f"{r['value']:.3g}"
+        else:
+            value = _fmt(r["value"], r["lo"], r["hi"])
+        cells = [r["experiment"], r["claim"], r["paper"], r["measurement"], value, r["criterion"],
+                 f"**{r['verdict']}**", r["note"]]  # fmt: skip
+        lines.append("| " + " | ".join(str(x).replace("|", r"\|") for x in cells) + " |")
+    if len(design):
+        lines += [
+            "",
+            "## Design checks (measured before any correlation)",
+            "",
+            "Can each scenario answer its question? Each knowledge outcome's closest-source mean minus its "
+            "farthest-source mean, in units of the pooled seed-to-seed standard deviation.",
+            "",
+            "| scenario | outcome | closest | farthest | difference | seed SD | separation (SDs) | adequate |",
+            "|:---|:---|:---|:---|---:|---:|---:|:---|",
+        ]
+        for _, r in design.iterrows():
+            ok = "yes" if np.isfinite(r["separation"]) and r["separation"] >= c["min_separation"] else "no"
+            lines.append(
+                f"| {r['scenario']} | {r['outcome']} | {r['closest']} ({r['closest_mean']:.3f}) | "
+                f"{r['farthest']} ({r['farthest_mean']:.3f}) | {r['difference']:+.3f} | {r['seed_sd']:.4f} | "
+                f"{r['separation']:.1f} | {ok} |"
+            )
+    return "\n".join(lines) + "\n"

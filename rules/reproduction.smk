@@ -1,0 +1,37 @@
+# Claims vs findings (results/reproduction.md): every claim of the paper tested by a measurement of this
+# run's experiments (config `experiments`), with verdicts from the criteria in config `reproduction`.
+# Claims of an experiment the run does not include are listed as not measured.
+REPRODUCTION_OUTPUTS = ["results/reproduction.md", "results/reproduction.csv"]
+
+
+rule reproduction:
+    input:
+        unpack(reproduction_inputs),
+    output:
+        md="results/reproduction.md",
+        csv=report(
+            "results/reproduction.csv",
+            caption="../report/reproduction.rst",
+            category="Reproduction",
+        ),
+    log:
+        "results/logs/reproduction.log",
+    benchmark:
+        "results/benchmarks/reproduction.tsv"
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        criteria=config["reproduction"],
+        scenarios=[
+            (name, SCENARIOS[name]["outcome"])
+            for name in config["experiments"]
+            if name in SCENARIOS
+        ],
+        code=code_hash("scripts/reproduction.py"),
+    script:
+        "../scripts/reproduction.py"
