@@ -56,6 +56,7 @@ def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
         "pool": pool("target", s["source_dataset"]),
         "test": True,
         "max_test_per_class": split["max_test_per_class"],
+        "min_labelled_per_class": max(s["probe"]["shots"], default=0),  # the k-shot probes draw from it
         **common,
     }
     network = {

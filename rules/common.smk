@@ -130,7 +130,8 @@ SCENARIOS = config.get("scenarios") or {}
 # Every experiment that trains networks is described, per job, in NETWORKS[experiment]:
 #   "datasets":    data-set names it reads (each gets one `dataset` job)
 #   "splits":      {split: {dataset, classes, pool, val_fraction, max_train_per_class, test,
-#                           max_test_per_class, seed}}                    -> splits/{split}.safetensors
+#                           max_test_per_class, seed, min_labelled_per_class (optional)}}
+#                                                                         -> splits/{split}.safetensors
 #   "models":      {model: {split, dataset, classes, domain, domain_seed, architecture, image_size,
 #                           channels, objective, objective_params, train, seed}}
 #                                                                         -> models/{model}.safetensors

@@ -24,5 +24,7 @@ if p["test"]:
     _, test_labels, _ = data.load_split(p["dataset"], root, "test")
     test = data.class_split(test_labels, classes, max_per_class=p["max_test_per_class"], seed=p["seed"])
     split.update(test_idx=test["train_idx"], test_y=test["train_y"])
+if p.get("min_labelled_per_class"):
+    data.check_labelled_per_class(split, p["min_labelled_per_class"], p["classes"])
 log.info("%s %s: %s", p["dataset"], p["classes"], {k: len(v) for k, v in split.items() if k.endswith("idx")})
 save_tensors(sm.output[0], split, metadata={"dataset": p["dataset"], "classes": list(p["classes"])})

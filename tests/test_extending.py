@@ -34,7 +34,8 @@ scenarios:
     train: {epochs: 1, batch_size: 8, lr: 0.01}
     attack: {eps: 0.03, steps: 2, step_size: 0.01, n_images: 8}
     metrics: {tol: 1.0e-3, max_iter: 20, batch_size: 8}
-    probe: {max_iter: 50}
+    probe: {max_iter: 50, shots: [2, 5], draws: 2}   # k-shot probes need k labelled images per class
+    finetune: {epochs: 1, batch_size: 8}
   shapesfactory:
     source_dataset: imagefolder:my_images
     sources: {outside0: [circle, square], outside100: [triangle, cross]}
@@ -47,7 +48,8 @@ scenarios:
     train: {epochs: 1, batch_size: 8, lr: 0.01}
     attack: {eps: 0.03, steps: 2, step_size: 0.01, n_images: 8}
     metrics: {tol: 1.0e-3, max_iter: 20, batch_size: 8}
-    probe: {max_iter: 50}
+    probe: {max_iter: 50, shots: [2, 5], draws: 2}   # k-shot probes need k labelled images per class
+    finetune: {epochs: 1, batch_size: 8}
 """
 
 

@@ -145,3 +145,13 @@ def test_fine_tuning_trains_a_copy_and_leaves_the_source_file_alone(tmp_path):
     assert all(torch.equal(body[k], v) for k, v in original.items() if k.startswith("head."))  # unused old head
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in original.items())  # the loaded source is untouched
     assert path.read_bytes() == before  # and so is its file
+
+
+def test_too_few_labelled_target_images_for_the_k_shot_probes_is_named():
+    from advtransfer.data import check_labelled_per_class
+
+    split = {"train_idx": torch.arange(5), "train_y": torch.tensor([0, 0, 0, 1, 1]),
+             "val_idx": torch.arange(5, 7), "val_y": torch.tensor([0, 1])}  # fmt: skip
+    check_labelled_per_class(split, 3, ["cat", "dog"])
+    with pytest.raises(ValueError, match=r"largest k = 4\) need 4 labelled target images per class, but \{'dog': 3\}"):
+        check_labelled_per_class(split, 4, ["cat", "dog"])

@@ -49,7 +49,9 @@ def test_second_run_with_nothing_changed_runs_nothing(done):
 def test_changing_pgd_eps_reruns_only_attack_and_what_follows(done):
     args = override(done, "eps.yaml", "scenarios: {tinydigits: {attack: {eps: 0.05}}}\n")
     out = snakemake(done, "-n", "--quiet", "rules", *args, *BOTH).stdout
-    assert job_counts(out) == {"attack": 4, "metrics": 4, "scenario_summary": 1, "scenario_figure": 1, "all": 1}
+    assert job_counts(out) == {
+        "attack": 4, "metrics": 4, "scenario_summary": 1, "scenario_figure": 1, "reproduction": 1, "all": 1,
+    }  # fmt: skip
 
 
 def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_scenario(done):
@@ -60,8 +62,10 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
         "attack": 4,
         "metrics": 4,
         "probe": 4,
+        "finetune": 4,
         "scenario_summary": 1,
         "scenario_figure": 1,
+        "reproduction": 1,
         "all": 1,
     }
 
@@ -79,6 +83,7 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
         "synthetic_sweep": 2,
         "synthetic_summary": 1,
         "synthetic_figure": 1,
+        "reproduction": 1,
         "all": 1,
     }
     assert planned(done) == {}  # restored: nothing to do again
@@ -91,7 +96,7 @@ def test_editing_a_plotting_module_reruns_only_figures(done):
 def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(done):
     counts = planned_after_editing(done, "data/domains")
     # advtransfer.data (whose __init__ imports data.domains) is imported by the dataset, split and train
-    # scripts, and by attack, metrics and probe through scripts/_target.py; nothing synthetic uses it.
+    # scripts, and by attack, metrics, probe and finetune through scripts/_target.py; nothing synthetic uses it.
     assert counts == {
         "dataset": 1,
         "split": 2 + 1,
@@ -99,8 +104,10 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
         "attack": 4,
         "metrics": 4,
         "probe": 4,
+        "finetune": 4,
         "scenario_summary": 1,
         "scenario_figure": 1,
+        "reproduction": 1,
         "all": 1,
     }
     assert planned(done) == {}

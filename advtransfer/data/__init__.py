@@ -14,6 +14,7 @@ from advtransfer.data.acquisition import DEBIAN_FASHION_MNIST, DataIntegrityErro
 from advtransfer.data.domains import DOMAINS, apply_domain, prepare_images, resize, to_channels, to_float
 from advtransfer.data.reading import IMAGE_SHAPES, SPLITS, image_shape, load_images, load_split
 from advtransfer.data.splits import (
+    check_labelled_per_class,
     class_split,
     disjoint_pools,
     evaluation_subset,
@@ -54,6 +55,9 @@ __all__ = [
     "subsample_per_class",
     "disjoint_pools",
     "class_split",
+    "check_labelled_per_class",
+    "few_shot_sets",
+    "labelled_pool",
     "evaluation_subset",
     "metric_subset",
     "to_float",

@@ -136,6 +136,19 @@ def few_shot_sets(labels: torch.Tensor, k: int, draws: int, seed: int) -> list[t
         raise ValueError(f"few_shot_sets: {k}-shot sets need {k} labelled samples of every class ({err})") from err
 
 
+def check_labelled_per_class(split: dict[str, torch.Tensor], needed: int, classes: Sequence[str]):
+    """Raise ValueError, naming the class, if a target split has fewer than ``needed`` labelled (train +
+    validation) images of some class: what the k-shot probes draw from (checked when the split is made)."""
+    _, labels = labelled_pool(split)
+    counts = torch.bincount(labels, minlength=len(classes)).tolist()
+    short = {name: n for name, n in zip(classes, counts) if n < needed}
+    if short:
+        raise ValueError(
+            f"the k-shot probes (probe.shots, largest k = {needed}) need {needed} labelled target images per "
+            f"class, but {short} have fewer (train + validation); lower probe.shots or give the target more images"
+        )
+
+
 def labelled_pool(split: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices and labels of a target split's labelled images for knowledge transfer: its train +
     validation images (indices into the data set's TRAIN part; the test split indexes its test part)."""
