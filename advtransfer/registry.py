@@ -146,6 +146,15 @@ _ENTRIES = (
         reader="advtransfer.data.reading:read_digits",
         description="scikit-learn's bundled 8x8 digits (1,797 images, no download); a seeded stratified split",
     ),
+    DatasetEntry(
+        name="shapes",
+        classes=("square", "circle", "triangle", "cross", "ell"),
+        channels=3,
+        size=(32, 32),
+        reader="advtransfer.shapes:read_shapes",
+        description="the shapes world (advtransfer/shapes.py): rendered 32x32 RGB images with known factors, "
+        "labelled by shape; 10,000 train and 2,000 test images, no download",
+    ),
 )
 DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in _ENTRIES}
 
