@@ -36,14 +36,16 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DAEMONS = ("slurmd", "slurmctld", "munged")
 
 CONFIGS = ["tests/configs/tiny.yaml", "tests/configs/tiny_digits.yaml", "tests/configs/tiny_slurm.yaml"]
-GPU_RULES = {"train", "attack", "metrics", "probe"}
+GPU_RULES = {"train", "attack", "metrics", "probe", "finetune"}
 CPU_RULES = {"synthetic_data", "synthetic_target", "synthetic_sweep", "split"}
-LOCAL_RULES = {"all", "dataset", "synthetic_summary", "synthetic_figure", "scenario_summary", "scenario_figure"}
+LOCAL_RULES = {"all", "dataset", "synthetic_summary", "synthetic_figure", "scenario_summary", "scenario_figure",
+               "reproduction"}  # fmt: skip
 # cluster jobs of the tiny run: synthetic data, target, 2 sweeps; tinydigits (2 sources x 1 seed,
-# see tiny_slurm.yaml) 2 source splits, the target split, 2 + 1 trainings, 2 attacks, metrics, probes
+# see tiny_slurm.yaml) 2 source splits, the target split, 2 + 1 trainings, 2 attacks, metrics, probes,
+# fine-tunings
 EXPECTED_JOBS = {
     "synthetic_data": 1, "synthetic_target": 1, "synthetic_sweep": 2, "split": 2 + 1,
-    "train": 2 + 1, "attack": 2, "metrics": 2, "probe": 2,
+    "train": 2 + 1, "attack": 2, "metrics": 2, "probe": 2, "finetune": 2,
 }  # fmt: skip
 
 
