@@ -59,6 +59,13 @@ def canonical_dataset(name: str) -> str:
     return found
 
 
+def image_set(name: str) -> str:
+    """Which images a data set holds: data sets that label the same images differently (the shapes world's
+    labellings) share it; any other data set is its own (its canonical name)."""
+    canonical = canonical_dataset(name)
+    return canonical if is_imagefolder(canonical) else (_REGISTRY[canonical].images or canonical)
+
+
 def imagefolder_root(name: str) -> Path:
     """The folder of ``imagefolder:<folder>`` (``~`` expanded)."""
     return Path(str(name)[len(IMAGEFOLDER) :]).expanduser()

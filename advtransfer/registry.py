@@ -23,7 +23,8 @@ class DatasetEntry:
     """One data set: its names, image shape, splits, files (with checksums) and the function that reads them.
 
     ``reader`` is ``"module:function"``; advtransfer.data.load_split checks the split's files (present,
-    official MD5s in ``files``) and calls ``reader(data_root, split, *, verify, seed, test_fraction)``, which
+    official MD5s in ``files``) and calls ``reader(data_root, split, *, verify, seed, test_fraction,
+    **reader_args)``, which
     returns uint8 images (N, C, H, W) and int64 labels (N,) in the order of ``classes`` (checking any class
     names the files carry). ``folder`` is where the files live under ``data.root`` (torchvision's layout, so
     a folder prepared by torchvision works here and vice versa).
@@ -45,7 +46,26 @@ class DatasetEntry:
     archive_prefix: str = ""  # folder of the files inside the archive
     gz: dict[str, str] = field(default_factory=dict)  # raw file -> MD5 of the official .gz
     gz_urls: tuple[str, ...] = ()  # download bases of the .gz files
+    reader_args: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of the reader
+    images: str = ""  # entries with the same non-empty ``images`` hold the same images, labelled differently
 
+
+# The shapes world's labellings of the same images (advtransfer/shapes.py LABELS computes them): the shape,
+# an identity (shape x hue bin x scale bin, with position, rotation, background, texture, noise, light
+# and the second object as nuisance), and binary attributes. Each is a data set: "shapes" (by shape) and
+# "shapes_<labelling>"; all share one set of images, so pools drawn from them stay disjoint.
+SHAPE_NAMES = ("square", "circle", "triangle", "cross", "ell")
+SHAPES_HUE_BINS = ("red", "green", "blue")  # hue bins centred on 0, 1/3 and 2/3
+SHAPES_ATTRIBUTES = (
+    "is_large", "is_square", "is_circle", "is_triangle", "is_red", "is_blue",  # define the identity
+    "is_left", "is_top", "rotated_over_45", "textured", "bright_background", "noisy", "has_second",
+    "lit_from_left",
+)  # fmt: skip
+SHAPES_LABELLINGS: dict[str, tuple[str, ...]] = {
+    "shape": SHAPE_NAMES,
+    "identity": tuple(f"{s}-{h}-{z}" for s in SHAPE_NAMES for h in SHAPES_HUE_BINS for z in ("small", "large")),
+    **{attribute: ("no", "yes") for attribute in SHAPES_ATTRIBUTES},
+}
 
 _CIFAR10_BATCHES = {
     "data_batch_1": "c99cafc152244af753f735de768cd75f",
@@ -146,14 +166,19 @@ _ENTRIES = (
         reader="advtransfer.data.reading:read_digits",
         description="scikit-learn's bundled 8x8 digits (1,797 images, no download); a seeded stratified split",
     ),
-    DatasetEntry(
-        name="shapes",
-        classes=("square", "circle", "triangle", "cross", "ell"),
-        channels=3,
-        size=(32, 32),
-        reader="advtransfer.shapes:read_shapes",
-        description="the shapes world (advtransfer/shapes.py): rendered 32x32 RGB images with known factors, "
-        "labelled by shape; 10,000 train and 2,000 test images, no download",
+    *(
+        DatasetEntry(
+            name="shapes" if labelling == "shape" else f"shapes_{labelling}",
+            classes=classes,
+            channels=3,
+            size=(32, 32),
+            reader="advtransfer.shapes:read_shapes",
+            reader_args={"labelling": labelling},
+            images="shapes",
+            description=f"the shapes world (advtransfer/shapes.py): rendered 32x32 RGB images with known factors, "
+            f"labelled by {labelling}; 10,000 train and 2,000 test images, no download",
+        )
+        for labelling, classes in SHAPES_LABELLINGS.items()
     ),
 )
 DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in _ENTRIES}

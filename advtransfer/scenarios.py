@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from advtransfer.names import canonical_dataset
+from advtransfer.names import canonical_dataset, image_set
 
 
 def knowledge_outcomes(s: dict[str, Any]) -> list[str]:
@@ -22,7 +22,9 @@ def knowledge_outcomes(s: dict[str, Any]) -> list[str]:
 def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
     """The normalised network jobs (rules/common.smk, NETWORKS) of one scenario's config block ``s``."""
     split, target = s["split"], s["target"]
-    same = canonical_dataset(s["source_dataset"]) == canonical_dataset(target["dataset"])
+    same = image_set(s["source_dataset"]) == image_set(target["dataset"])
+    # pools stratified by label only when both sides label the images alike (else they would overlap)
+    stratify = canonical_dataset(s["source_dataset"]) == canonical_dataset(target["dataset"])
 
     def pool(side, partner):
         if not same:
@@ -32,6 +34,7 @@ def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
             "side": side,
             "fraction": split["source_pool_fraction"],
             "seed": split["seed"],
+            "stratify": stratify,
         }
 
     common = {

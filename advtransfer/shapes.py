@@ -23,6 +23,7 @@ the same images on every machine (the factors come from a torch.Generator on the
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from advtransfer.registry import DATASETS
+from advtransfer.registry import SHAPE_NAMES, SHAPES_ATTRIBUTES, SHAPES_HUE_BINS, SHAPES_LABELLINGS
 
-SHAPES = DATASETS["shapes"].classes  # ("square", "circle", "triangle", "cross", "ell"), the class order
+SHAPES = SHAPE_NAMES  # ("square", "circle", "triangle", "cross", "ell"), the class order
 FACTORS = ("shape", "hue", "scale", "rotation", "x", "y", "background", "texture", "noise", "light", "second", "front")
 SIZE = 32  # the registered data set's images are SIZE x SIZE RGB
 SPLIT_SIZES = {"train": 10000, "test": 2000}
@@ -212,17 +213,67 @@ def render_factors(factors: dict[str, torch.Tensor], size: int = SIZE, generator
     )
 
 
+def hue_bin(hue: torch.Tensor) -> torch.Tensor:
+    """Index into SHAPES_HUE_BINS (red, green, blue): bins of width 1/3 centred on hues 0, 1/3 and 2/3."""
+    return (((hue + 1 / 6) % 1.0) * len(SHAPES_HUE_BINS)).long().clamp_max(len(SHAPES_HUE_BINS) - 1)
+
+
+def is_large(f):
+    return f["scale"] > 0.425  # the middle of the scale range
+
+
+def identity(f: dict[str, torch.Tensor]) -> torch.Tensor:
+    """shape x hue bin x scale bin (small / large), in the order of the registry's identity classes."""
+    return (f["shape"] * len(SHAPES_HUE_BINS) + hue_bin(f["hue"])) * 2 + is_large(f).long()
+
+
+# attribute -> (N,) bool of the factors; the first six define the identity, the others are nuisance
+ATTRIBUTES = {
+    "is_large": is_large,
+    "is_square": lambda f: f["shape"] == 0,
+    "is_circle": lambda f: f["shape"] == 1,
+    "is_triangle": lambda f: f["shape"] == 2,
+    "is_red": lambda f: hue_bin(f["hue"]) == 0,
+    "is_blue": lambda f: hue_bin(f["hue"]) == 2,
+    "is_left": lambda f: f["x"] < 0,
+    "is_top": lambda f: f["y"] < 0,
+    "rotated_over_45": lambda f: f["rotation"] > 45,
+    "textured": lambda f: f["texture"] == 1,
+    "bright_background": lambda f: f["background"] > 0.3,
+    "noisy": lambda f: f["noise"] > 0.04,
+    "has_second": lambda f: f["second"] == 1,
+    "lit_from_left": lambda f: torch.cos(torch.deg2rad(f["light"])) < 0,
+}
+DEFINES_IDENTITY = frozenset({"is_large", "is_square", "is_circle", "is_triangle", "is_red", "is_blue"})
+assert tuple(ATTRIBUTES) == SHAPES_ATTRIBUTES
+
+
+def labels(factors: dict[str, torch.Tensor], labelling: str) -> torch.Tensor:
+    """int64 labels of a labelling of the registry (SHAPES_LABELLINGS): 'shape', 'identity' or an attribute
+    (0 no, 1 yes)."""
+    if labelling == "shape":
+        return factors["shape"].clone()
+    if labelling == "identity":
+        return identity(factors)
+    if labelling in ATTRIBUTES:
+        return ATTRIBUTES[labelling](factors).long()
+    raise ValueError(f"shapes: unknown labelling {labelling!r}; use one of {list(SHAPES_LABELLINGS)}")
+
+
+@functools.lru_cache(maxsize=2)
 def split_batch(split: str, size: int = SIZE) -> ShapesBatch:
-    """The registered data set's ``split`` ('train': 10,000 images; 'test': 2,000), rendered anew."""
+    """The registered data set's ``split`` ('train': 10,000 images; 'test': 2,000), rendered once per
+    process (a job reading train and validation images renders the train split once); do not modify it."""
     if split not in SPLIT_SIZES:
         raise ValueError(f"shapes: unknown split {split!r}; use one of {tuple(SPLIT_SIZES)}")
     return render(SPLIT_SIZES[split], SPLIT_SEEDS[split], size)
 
 
-def read_shapes(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):
-    """Registry reader of ``shapes`` (advtransfer.registry): the split's images, labelled by shape class.
+def read_shapes(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float, labelling: str = "shape"):
+    """Registry reader of ``shapes`` and ``shapes_<labelling>`` (advtransfer.registry): the split's images
+    and their labels under ``labelling`` (the same images for every labelling).
 
     Nothing is read from ``data_root``; ``verify``, ``seed`` and ``test_fraction`` do not apply (the splits
     are fixed renderings, seeds 0 and 1)."""
     batch = split_batch(split)
-    return batch.images, batch.factors["shape"].clone()
+    return batch.images.clone(), labels(batch.factors, labelling)

@@ -106,13 +106,13 @@ def check_config():
                 f"{key}.target.domain",
                 f"unknown domain {unknown}; use one of {list(names.DOMAIN_NAMES)} or several joined by '+'",
             )
-        same = names.canonical_dataset(
-            scenario["source_dataset"]
-        ) == names.canonical_dataset(scenario["target"]["dataset"])
+        same = names.image_set(scenario["source_dataset"]) == names.image_set(
+            scenario["target"]["dataset"]
+        )
         if same and scenario["split"]["source_pool_fraction"] is None:
             _fail(
                 f"{key}.split.source_pool_fraction",
-                f"sources and target both use {scenario['source_dataset']}; set a fraction (e.g. 0.5) "
+                f"sources and target both use the images of {scenario['source_dataset']}; set a fraction (e.g. 0.5) "
                 "so the target gets images no source sees",
             )
         outcomes = scenarios.knowledge_outcomes(scenario)

@@ -1,7 +1,8 @@
 """Rule split: train / validation (and test) indices of one class mixture of a data set, by class NAME.
 
-When the split shares its data set's train split with another one (pool), the two get disjoint halves
-(``pool.side`` 'source' or 'target' of ``disjoint_pools``), so a target holds images no source saw.
+When the split shares its data set's images with another one (pool), the two get disjoint parts
+(``pool.side`` 'source' or 'target' of ``disjoint_pools``; stratified by label unless the two label the
+images differently), so a target holds images no source saw.
 """
 
 from _job import log, sm  # noqa: I001 - the preamble first
@@ -15,7 +16,8 @@ classes = data.class_indices(p["dataset"], p["classes"])
 _, labels, _ = data.load_split(p["dataset"], root, "train")
 pool = None
 if p["pool"]:
-    source_pool, target_pool = data.disjoint_pools(labels, p["pool"]["fraction"], p["pool"]["seed"])
+    pools = data.disjoint_pools(labels, p["pool"]["fraction"], p["pool"]["seed"], p["pool"].get("stratify", True))
+    source_pool, target_pool = pools
     pool = source_pool if p["pool"]["side"] == "source" else target_pool
 split = data.class_split(
     labels, classes, pool=pool, max_per_class=p["max_train_per_class"], val_fraction=p["val_fraction"], seed=p["seed"]

@@ -116,3 +116,52 @@ scenarios:
     )
     out = snakemake(REPO, "-n", "--quiet", "rules", "--configfile", str(tmp_path / "shapes.yaml")).stdout
     assert "train" in out and "scenario_summary" in out and "reproduction" in out
+
+
+def test_labellings_are_the_factors_and_share_the_images(tmp_path):
+    from advtransfer.registry import DATASETS, SHAPES_LABELLINGS
+
+    batch = shapes.render(400, seed=2)
+    f = batch.factors
+    assert torch.equal(shapes.labels(f, "is_left"), (f["x"] < 0).long())
+    assert torch.equal(shapes.labels(f, "rotated_over_45"), (f["rotation"] > 45).long())
+    identity = shapes.labels(f, "identity")
+    names = DATASETS["shapes_identity"].classes
+    assert len(names) == 30 and identity.max() < 30
+    for i in range(20):  # the identity's name spells its defining factors
+        shape_name, hue_name, size_name = names[int(identity[i])].split("-")
+        assert shape_name == shapes.SHAPES[int(f["shape"][i])]
+        assert (size_name == "large") == bool(shapes.labels(f, "is_large")[i])
+        assert (hue_name == "red") == bool(shapes.labels(f, "is_red")[i])
+        assert (hue_name == "blue") == bool(shapes.labels(f, "is_blue")[i])
+    assert shapes.DEFINES_IDENTITY < set(shapes.ATTRIBUTES) and len(shapes.ATTRIBUTES) >= 12
+    for labelling, classes in SHAPES_LABELLINGS.items():
+        assert int(shapes.labels(f, labelling).max()) < len(classes), labelling
+    with pytest.raises(ValueError, match="unknown labelling"):
+        shapes.labels(f, "is_purple")
+    by_shape, _, _ = load_split("shapes", tmp_path, "test")
+    by_size, sizes, size_names = load_split("shapes_is_large", tmp_path, "test")
+    assert torch.equal(by_shape, by_size) and size_names == ("no", "yes") and set(sizes.tolist()) == {0, 1}
+
+
+def test_two_labellings_of_the_same_images_get_disjoint_pools():
+    from advtransfer.data import disjoint_pools
+    from advtransfer.names import image_set
+    from advtransfer.scenarios import network_jobs
+
+    assert image_set("shapes_is_red") == image_set("shapes") == "shapes" and image_set("digits") == "digits"
+    f = shapes.render(300, seed=4).factors
+    source, _ = disjoint_pools(shapes.labels(f, "is_red"), 0.5, seed=0, stratify=False)
+    _, target = disjoint_pools(shapes.labels(f, "identity"), 0.5, seed=0, stratify=False)
+    assert not set(source.tolist()) & set(target.tolist()) and len(source) + len(target) == 300
+    block = {
+        "source_dataset": "shapes_is_red", "sources": {"red": ["no", "yes"]},
+        "target": {"dataset": "shapes_identity", "classes": ["square-red-small", "circle-blue-large"],
+                   "domain": "identity"},
+        "split": {"source_pool_fraction": 0.5, "val_fraction": 0.1, "max_train_per_class": None,
+                  "max_test_per_class": None, "seed": 0},
+        "model": "small_cnn", "image_size": 32, "channels": 3, "seeds": [0], "reference_seed": 0,
+        "objective": "ce", "train": {}, "attack": {}, "metrics": {}, "probe": {"shots": [5]}, "finetune": {},
+    }  # fmt: skip
+    splits = network_jobs(block)["splits"]
+    assert splits["source_red"]["pool"]["stratify"] is False and splits["target"]["pool"]["side"] == "target"

@@ -80,7 +80,7 @@ def load_split(
                 raise DataIntegrityError(f"{err}; delete it and run ensure_dataset again (or check the mirror)")
     reader = load_object(spec.reader)
     try:
-        images, labels = reader(data_root, split, verify=verify, seed=seed, test_fraction=test_fraction)
+        images, labels = reader(data_root, split, verify=verify, seed=seed, test_fraction=test_fraction, **spec.reader_args)
     except DataIntegrityError:
         raise
     except Exception as exc:  # noqa: BLE001 (torchvision's errors do not name the file)
@@ -105,7 +105,7 @@ def _check_names(names_file: Path, names: Sequence[str], dataset: str) -> None:
 
 
 # ------------------------------------------------------------------------------- readers (registry)
-# reader(data_root, split, *, verify, seed, test_fraction) -> (uint8 images (N, C, H, W), int64 labels)
+# reader(data_root, split, *, verify, seed, test_fraction, **entry.reader_args) -> (uint8 images (N, C, H, W), int64 labels)
 
 
 def read_cifar10(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):

@@ -155,12 +155,17 @@ def labelled_pool(split: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.T
     return torch.cat([split["train_idx"], split["val_idx"]]), torch.cat([split["train_y"], split["val_y"]])
 
 
-def disjoint_pools(labels: torch.Tensor, source_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stratified split of one TRAIN split into a source pool and a target pool that share no image.
+def disjoint_pools(
+    labels: torch.Tensor, source_fraction: float, seed: int, stratify: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split of one TRAIN split into a source pool and a target pool that share no image, stratified by
+    ``labels`` (or not: then it depends on the number of images alone, so two labellings of the same
+    images get the same pools).
 
-    Used when sources and target come from the same data set, so the target holds images no source saw.
+    Used when sources and target hold the same images, so the target holds images no source saw.
     """
-    source, target = split_indices(len(labels), [source_fraction, 1.0 - source_fraction], seed, stratify=labels)
+    parts = [source_fraction, 1.0 - source_fraction]
+    source, target = split_indices(len(labels), parts, seed, stratify=labels if stratify else None)
     return source, target
 
 
