@@ -73,6 +73,49 @@ def _kendall(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.dot(sx, sy) / np.sqrt(np.dot(sx, sx) * np.dot(sy, sy)))
 
 
+def _resampled(members: list[np.ndarray], draws: np.ndarray) -> list[np.ndarray] | np.ndarray:
+    """Row indices of every bootstrap draw: the members of each drawn cluster, concatenated. A (n_boot, n)
+    array when every cluster has as many rows (one gather, no loop), else a list of index arrays."""
+    if len({len(m) for m in members}) == 1:
+        return np.stack(members)[draws].reshape(len(draws), -1)
+    return [np.concatenate([members[c] for c in draw]) for draw in draws]
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`_spearman` of every row pair of (B, n) arrays at once (NaN for a constant row)."""
+    rx, ry = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(axis=1) / den, np.nan)
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray, chunk_pairs: int = 4_000_000) -> np.ndarray:
+    """:func:`_kendall` (tau-b by pair signs) of every row pair of (B, n) arrays, in chunks of rows."""
+    upper = np.triu_indices(x.shape[1], k=1)
+    step = max(1, chunk_pairs // max(len(upper[0]), 1))
+    out = []
+    for start in range(0, len(x), step):
+        xb, yb = x[start : start + step], y[start : start + step]
+        sx = np.sign(xb[:, :, None] - xb[:, None, :])[:, upper[0], upper[1]]
+        sy = np.sign(yb[:, :, None] - yb[:, None, :])[:, upper[0], upper[1]]
+        den = np.sqrt((sx * sx).sum(axis=1) * (sy * sy).sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(den > 0, (sx * sy).sum(axis=1) / den, np.nan))
+    return np.concatenate(out)
+
+
+def _boot_correlations(x: np.ndarray, y: np.ndarray, idx, kendall: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman (and Kendall tau-b, else NaN) of x, y on every draw's rows ``idx`` (see ``_resampled``)."""
+    if isinstance(idx, np.ndarray) and idx.shape[1] <= _KENDALL_DIRECT_MAX:
+        rho = _spearman_rows(x[idx], y[idx])
+        return rho, (_kendall_rows(x[idx], y[idx]) if kendall else np.full(len(idx), np.nan))
+    rho = np.array([_spearman(x[i], y[i]) for i in idx])
+    tau = np.array([_kendall(x[i], y[i]) for i in idx]) if kendall else np.full(len(idx), np.nan)
+    return rho, tau
+
+
 def _percentile_interval(draws: list[float], level: float) -> tuple[float, float]:
     values = np.asarray(draws, dtype=float)
     values = values[np.isfinite(values)]
@@ -90,6 +133,7 @@ def rank_correlations(
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
+    kendall: bool = True,
 ) -> pd.DataFrame:
     """Rank correlation of each adversarial-transferability metric with knowledge transfer, cluster-bootstrap intervals.
 
@@ -114,6 +158,8 @@ def rank_correlations(
       cluster (the ordinary row bootstrap).
 
     A constant metric or outcome gives NaN correlations and NaN intervals, never an exception or a warning.
+    ``kendall=False`` skips Kendall's bootstrap (its interval is then NaN; the point value is still given).
+    The draws are evaluated together (one gather of all resampled rows) when the clusters are balanced.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
@@ -137,12 +183,7 @@ def rank_correlations(
         n_clusters = sum(len(m) > 0 for m in members)
         intervals = (np.nan, np.nan, np.nan, np.nan)
         if n_clusters > 1 and draws is not None:
-            boot_rho, boot_tau = [], []
-            for draw in draws:
-                idx = np.concatenate([members[c] for c in draw])
-                bx, by = x[idx], y[idx]
-                boot_rho.append(_spearman(bx, by))
-                boot_tau.append(_kendall(bx, by))
+            boot_rho, boot_tau = _boot_correlations(x, y, _resampled(members, draws), kendall)
             intervals = (*_percentile_interval(boot_rho, level), *_percentile_interval(boot_tau, level))
         rows.append(
             dict(
@@ -218,9 +259,7 @@ def spearman_difference(
         return float(point), np.nan, np.nan
     members = [np.flatnonzero(labels == c) for c in clusters]
     draws = np.random.default_rng(seed).integers(0, len(clusters), size=(n_boot, len(clusters)))
-    diffs = []
-    for draw in draws:
-        idx = np.concatenate([members[c] for c in draw])
-        diffs.append(_spearman(x[idx], y[idx]) - _spearman(b[idx], y[idx]))
+    idx = _resampled(members, draws)
+    diffs = _boot_correlations(x, y, idx, kendall=False)[0] - _boot_correlations(b, y, idx, kendall=False)[0]
     lo, hi = _percentile_interval(diffs, level)
     return float(point), lo, hi

@@ -151,13 +151,13 @@ def test_bootstrap_resamples_whole_seeds_not_rows(monkeypatch):
     f = pd.DataFrame([dict(seed=s, up=100.0 * s + k, probe_accuracy=float((7 * s + 3 * k) % 11))
                       for s in range(n_seeds) for k in range(n_sources)])  # fmt: skip
     seen = []
-    original = stats._spearman
+    original = stats._spearman_rows  # the batched Spearman: one row per draw (balanced seeds)
 
     def recording(x, y):
-        seen.append(np.array(x))
+        seen.extend(np.array(row) for row in x)
         return original(x, y)
 
-    monkeypatch.setattr(stats, "_spearman", recording)
+    monkeypatch.setattr(stats, "_spearman_rows", recording)
     rank_correlations(f, ["up"], n_boot=100, seed=5)
     assert len(seen) == 100
     whole_seed_draws = 0
@@ -209,3 +209,28 @@ def test_row_bootstrap_when_no_cluster_and_bad_input():
         rank_correlations(f, ["nope"])
     with pytest.raises(ValueError, match="level"):
         rank_correlations(f, ["up"], level=95)
+
+
+@pytest.mark.parametrize("drop", [(), (1, 4, 9)])  # balanced clusters (one gather) and unbalanced (per draw)
+def test_bootstrap_intervals_equal_a_plain_loop_over_draws(drop):
+    """The batched bootstrap gives exactly the intervals of resampling draw by draw with scipy."""
+    from scipy import stats as st
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"seed": np.repeat([0, 1, 2, 3], 6), "m": rng.normal(size=24), "y": rng.normal(size=24)})
+    frame.loc[[2, 3], "m"] = frame.loc[[2, 3], "y"]  # some ties and structure
+    frame = frame.drop(index=list(drop)).reset_index(drop=True)
+    got = rank_correlations(frame, ["m"], outcome="y", cluster="seed", n_boot=200, seed=5).iloc[0]
+    clusters = np.sort(frame["seed"].unique())
+    draws = np.random.default_rng(5).integers(0, len(clusters), size=(200, len(clusters)))
+    rho, tau = [], []
+    for draw in draws:
+        rows = pd.concat([frame[frame["seed"] == clusters[c]] for c in draw])
+        rho.append(st.spearmanr(rows["m"], rows["y"])[0])
+        tau.append(st.kendalltau(rows["m"], rows["y"])[0])
+    assert got.spearman_lo == pytest.approx(np.quantile(rho, 0.025), abs=1e-12)
+    assert got.spearman_hi == pytest.approx(np.quantile(rho, 0.975), abs=1e-12)
+    assert got.kendall_lo == pytest.approx(np.quantile(tau, 0.025), abs=1e-12)
+    assert got.kendall_hi == pytest.approx(np.quantile(tau, 0.975), abs=1e-12)
+    skipped = rank_correlations(frame, ["m"], outcome="y", n_boot=200, seed=5, kendall=False).iloc[0]
+    assert skipped.spearman_lo == got.spearman_lo and np.isnan(skipped.kendall_lo) and skipped.kendall == got.kendall
