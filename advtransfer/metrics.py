@@ -233,17 +233,19 @@ def transferability(
     v = {name: torch.cat(values) for name, values in parts.items()}
     align = alignment_matrix(v["dev_s"], v["dev_t"])
     tau1_x = tau1_per_sample(v["delta_s"], v["delta_t"])
+    tau2_raw = tau2(v["dev_s"], v["dev_t"], align, clamp=False)
+    alpha_raw = alpha(v["dev_t"], v["dev_tt"], clamp=False)
     return Transferability(
         tau1_x=tau1_x,
         tau1=tau1_x.mean(),
-        tau2=tau2(v["dev_s"], v["dev_t"], align),
-        alpha=alpha(v["dev_t"], v["dev_tt"]),
+        tau2=tau2_raw.clamp(0.0, 1.0),  # what tau2() and alpha() return by default
+        alpha=alpha_raw.clamp(0.0, 1.0),
         align=align,
         lambda_s_x=singular_value_ratio(v["sigma1_s"], v["sigma2_s"]),
         lambda_t_x=singular_value_ratio(v["sigma1_t"], v["sigma2_t"]),
         norm_s_x=v["sigma1_s"].double(),
         norm_t_x=v["sigma1_t"].double(),
         iterations=iterations,
-        tau2_unclamped=tau2(v["dev_s"], v["dev_t"], align, clamp=False),
-        alpha_unclamped=alpha(v["dev_t"], v["dev_tt"], clamp=False),
+        tau2_unclamped=tau2_raw,
+        alpha_unclamped=alpha_raw,
     )

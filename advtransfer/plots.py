@@ -14,6 +14,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from advtransfer.io import atomic_path
+from advtransfer.scenarios import few_shot_k
 from advtransfer.stats import source_order
 
 _COLOURS = {
@@ -116,15 +117,6 @@ _FIGURE3_LABELS = {
     "alpha": r"$\alpha$",
     "cross_adv_loss": "cross adversarial loss",
 }
-
-
-def outcome_label(outcome: str) -> str:
-    """A reader's name for a knowledge outcome column (advtransfer.scenarios.knowledge_outcomes)."""
-    if outcome.startswith("probe_accuracy_k"):
-        return f"{outcome[16:]}-shot probe accuracy"
-    return {"probe_accuracy": "probe accuracy (all labelled images)", "finetune_accuracy": "fine-tuned accuracy"}.get(
-        outcome, outcome
-    )
 _FIGURE3_XLABELS = {
     "tau1": r"$\tau_1$: alignment of attack directions (Def. 2)",
     "tau2": r"$\tau_2$: alignment of deviations (Def. 3)",
@@ -133,6 +125,16 @@ _FIGURE3_XLABELS = {
     "cross_adv_loss": "reference cross-entropy at source's PGD\nexamples (nats, Def. 6)",
 }
 _SEED_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def outcome_label(outcome: str) -> str:
+    """A reader's name for a knowledge outcome column (advtransfer.scenarios.knowledge_outcomes)."""
+    k = few_shot_k(outcome)
+    if k is not None:
+        return f"{k}-shot probe accuracy"
+    return {"probe_accuracy": "probe accuracy (all labelled images)", "finetune_accuracy": "fine-tuned accuracy"}.get(
+        outcome, outcome
+    )
 
 
 def _fmt_interval(value: float, lo: float, hi: float, n_clusters: int) -> str:

@@ -10,7 +10,6 @@ fitted on k-shot subsets; ``FineTuned`` is the source network with a new head, t
 from __future__ import annotations
 
 import copy
-
 from dataclasses import dataclass
 from typing import Any, Sequence
 

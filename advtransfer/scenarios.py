@@ -13,10 +13,24 @@ from typing import Any
 from advtransfer.names import canonical_dataset, image_set
 
 
+_FEW_SHOT = "probe_accuracy_k"
+
+
+def few_shot_column(k: int) -> str:
+    """The summary column of the k-shot probe's accuracy: ``probe_accuracy_k<k>``."""
+    return f"{_FEW_SHOT}{k}"
+
+
+def few_shot_k(column: str) -> int | None:
+    """k of a k-shot probe column (``few_shot_column``), None for any other column."""
+    rest = column.removeprefix(_FEW_SHOT)
+    return int(rest) if rest != column and rest.isdigit() else None
+
+
 def knowledge_outcomes(s: dict[str, Any]) -> list[str]:
     """The knowledge-transfer columns of a scenario's summary (its block ``s``): the k-shot probes by
     ascending k, the probe on all labelled target images, full fine-tuning; all target test accuracies."""
-    return [f"probe_accuracy_k{k}" for k in sorted(s["probe"]["shots"])] + ["probe_accuracy", "finetune_accuracy"]
+    return [few_shot_column(k) for k in sorted(s["probe"]["shots"])] + ["probe_accuracy", "finetune_accuracy"]
 
 
 def network_jobs(s: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from advtransfer.io import atomic_path
+from advtransfer.scenarios import few_shot_k
 from advtransfer.stats import source_order
 
 # (column, Markdown header, LaTeX header); Markdown keeps the summary's column names so they match the CSV
@@ -37,8 +38,8 @@ _LATEX_METRICS = {column: tex for column, _, tex in TABLE_COLUMNS}
 def _table_columns(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
     """:data:`TABLE_COLUMNS` present in ``summary``, with the k-shot probe accuracies (``probe_accuracy_k<k>``,
     by ascending k) before the all-data probe."""
-    shots = sorted((c for c in summary.columns if c.startswith("probe_accuracy_k")), key=lambda c: int(c[16:]))
-    few = [(c, c, rf"{c[16:]}-shot acc.") for c in shots]
+    shots = sorted((c for c in summary.columns if few_shot_k(c) is not None), key=few_shot_k)
+    few = [(c, c, rf"{few_shot_k(c)}-shot acc.") for c in shots]
     columns = []
     for entry in TABLE_COLUMNS:
         if entry[0] == "probe_accuracy":

@@ -340,12 +340,19 @@ def gpu_request():
 
 
 # ------------------------------------------------------------------------------------- reproduction
+RUN_SCENARIOS = [
+    name for name in config["experiments"] if name in SCENARIOS
+]  # in the run's order
+
+
 def reproduction_inputs(wildcards):
     """The synthetic sweep and each scenario's summary and design check, for the experiments of the run."""
-    run = config["experiments"]
-    names = [name for name in run if name in SCENARIOS]
     return {
-        "sweep": ["results/synthetic/sweep.csv"] if "synthetic" in run else [],
-        "summaries": [f"results/{name}/summary.csv" for name in names],
-        "designs": [f"results/{name}/design.csv" for name in names],
+        "sweep": (
+            ["results/synthetic/sweep.csv"]
+            if "synthetic" in config["experiments"]
+            else []
+        ),
+        "summaries": [f"results/{name}/summary.csv" for name in RUN_SCENARIOS],
+        "designs": [f"results/{name}/design.csv" for name in RUN_SCENARIOS],
     }

@@ -27,11 +27,7 @@ rule reproduction:
         runtime=10,
     params:
         criteria=config["reproduction"],
-        scenarios=[
-            (name, SCENARIOS[name]["outcome"])
-            for name in config["experiments"]
-            if name in SCENARIOS
-        ],
+        scenarios=[(name, SCENARIOS[name]["outcome"]) for name in RUN_SCENARIOS],
         code=code_hash("scripts/reproduction.py"),
     script:
         "../scripts/reproduction.py"

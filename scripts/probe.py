@@ -9,6 +9,7 @@ from advtransfer.io import load_tensors, save_json
 from advtransfer.models import load_classifier
 from advtransfer.probe import extract_features, few_shot_accuracies, fit_linear_probe
 from advtransfer.runtime import resolve_device
+from advtransfer.scenarios import few_shot_column
 from advtransfer.stats import mean_interval
 
 p = sm.params
@@ -39,7 +40,7 @@ for k in p.probe["shots"]:
     sets = few_shot_sets(pool_y, k, p.probe["draws"], p.probe["seed"])
     draws = few_shot_accuracies(features["train"], pool_y, features["test"], split["test_y"], sets, **fit)
     mean, lo, hi = mean_interval(draws)
-    result[f"probe_accuracy_k{k}"] = mean
+    result[few_shot_column(k)] = mean
     few_shot[str(k)] = draws
     log.info("%d-shot probe: test accuracy %.4f [%.4f, %.4f] over %d draws", k, mean, lo, hi, len(draws))
 save_json(sm.output[0], {**result, "few_shot_draws": few_shot})
