@@ -12,14 +12,13 @@ the registry entry (advtransfer/registry.py; tests/test_data.py checks them agai
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
 import shutil
 import tarfile
 from pathlib import Path
 from typing import Callable, Sequence
-
-from torchvision.datasets.utils import calculate_md5
 
 from advtransfer.io import atomic_path
 from advtransfer.names import canonical_dataset, imagefolder_classes, imagefolder_root, imagefolder_splits, is_imagefolder
@@ -121,11 +120,20 @@ def ensure_dataset(
     return folder
 
 
+def md5_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex MD5 of a file, read in chunks (what torchvision's calculate_md5 computes, without its import)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _check_md5(path: Path, md5: str | None) -> str | None:
     """None if ``path`` has checksum ``md5``, else a message naming it."""
     if md5 is None:
         return None
-    actual = calculate_md5(path)
+    actual = md5_of(path)
     if actual == md5:
         return None
     return f"{path}: MD5 {actual} differs from the official {md5} (corrupt, truncated or not the official file)"

@@ -6,8 +6,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
+
+# torchvision's transforms are imported where used (about 2 s): a job whose images need no resize,
+# channel conversion or blur never imports torchvision.
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 images in 0..255 -> float32 in [0, 1]; floating images are returned as float32 unchanged."""
@@ -24,6 +25,9 @@ def resize(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     hw = [int(size), int(size)] if isinstance(size, (int, np.integer)) else [int(s) for s in size]
     if list(images.shape[-2:]) == hw:
         return images
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
     return TF.resize(images, hw, interpolation=InterpolationMode.BILINEAR, antialias=True)
 
 
@@ -36,11 +40,15 @@ def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     if c == 1 and channels == 3:
         return images.repeat_interleave(3, dim=-3)
     if c == 3 and channels == 1:
+        from torchvision.transforms.v2 import functional as TF
+
         return TF.rgb_to_grayscale(images, num_output_channels=1)
     raise ValueError(f"cannot convert {c}-channel images to {channels} channels")
 
 
 def _blur(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    from torchvision.transforms.v2 import functional as TF
+
     return TF.gaussian_blur(x, kernel_size=[5, 5], sigma=[1.0, 1.0])
 
 

@@ -10,6 +10,7 @@ never run code. ``imagefolder:<folder>`` data sets are read by advtransfer.data.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from pathlib import Path
@@ -17,8 +18,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torchvision import datasets as tvd
-
 from advtransfer.data.acquisition import DataIntegrityError, _check_md5, _how_to_fix, dataset_entry
 from advtransfer.data.domains import prepare_images
 from advtransfer.data.splits import split_indices
@@ -26,6 +25,8 @@ from advtransfer.names import canonical_dataset, is_imagefolder
 from advtransfer.registry import DATASETS, load_object
 
 SPLITS = ("train", "test")
+# torchvision (about 2 s to import) is imported only by the readers that use it: a job on digits or the
+# shapes world never pays for it.
 
 # (channels, height, width) of the images load_split returns, from the registry.
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {name: (e.channels, *e.size) for name, e in DATASETS.items()}
@@ -110,11 +111,12 @@ def _check_names(names_file: Path, names: Sequence[str], dataset: str) -> None:
 
 def read_cifar10(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):
     """CIFAR-10's python batches through torchvision (unverified pickles screened first)."""
+    tvd, cifar10, _ = _torchvision_readers()
     folder = data_root / DATASETS["cifar10"].folder
     meta = tvd.CIFAR10.meta["filename"]
     if not verify:  # unverified pickles: screen them before torchvision unpickles them
         _check_cifar(folder, DATASETS["cifar10"].split_files[split], meta)
-    ds = _CIFAR10(str(data_root), train=split == "train", download=False)
+    ds = cifar10(str(data_root), train=split == "train", download=False)
     _check_names(folder / meta, ds.classes, "cifar10")
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
     return images, torch.as_tensor(ds.targets, dtype=torch.int64)
@@ -122,9 +124,10 @@ def read_cifar10(data_root: Path, split: str, *, verify: bool, seed: int, test_f
 
 def read_stl10(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):
     """STL-10's labelled binary files through torchvision (class_names.txt checked when present)."""
+    tvd, _, stl10 = _torchvision_readers()
     folder = data_root / DATASETS["stl10"].folder
     _check_stl(folder, *DATASETS["stl10"].split_files[split])
-    ds = _STL10(str(data_root), split=split, download=False)
+    ds = stl10(str(data_root), split=split, download=False)
     if hasattr(ds, "classes"):
         _check_names(folder / tvd.STL10.class_names_file, ds.classes, "stl10")
     return torch.from_numpy(np.ascontiguousarray(ds.data)), torch.from_numpy(ds.labels.astype(np.int64))
@@ -138,6 +141,7 @@ def read_fashion_mnist(data_root: Path, split: str, *, verify: bool, seed: int, 
     n_lab = _check_idx(folder / labels_file, 1, ())
     if n_img != n_lab:
         raise DataIntegrityError(f"{folder / images_file}: {n_img} images but {folder / labels_file} {n_lab} labels")
+    tvd, _, _ = _torchvision_readers()
     ds = tvd.FashionMNIST(str(data_root), train=split == "train", download=False)
     _check_names(folder, ds.classes, "fashion_mnist")
     return ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64)
@@ -156,19 +160,22 @@ def read_digits(data_root: Path, split: str, *, verify: bool, seed: int, test_fr
     return images[idx].contiguous(), labels[idx].contiguous()
 
 
-class _CIFAR10(tvd.CIFAR10):
-    """torchvision's CIFAR-10 reader with its MD5 re-check off (``load_split`` verifies, naming files)."""
+@functools.cache
+def _torchvision_readers():
+    """torchvision's CIFAR-10 and STL-10 readers without their MD5 re-checks (``load_split`` verifies,
+    naming files; STL-10 without requiring unlabeled_X.bin), and its datasets module."""
+    from torchvision import datasets as tvd
 
-    train_list = [[f, None] for f, _ in tvd.CIFAR10.train_list]
-    test_list = [[f, None] for f, _ in tvd.CIFAR10.test_list]
-    meta = {**tvd.CIFAR10.meta, "md5": None}
+    class CIFAR10(tvd.CIFAR10):
+        train_list = [[f, None] for f, _ in tvd.CIFAR10.train_list]
+        test_list = [[f, None] for f, _ in tvd.CIFAR10.test_list]
+        meta = {**tvd.CIFAR10.meta, "md5": None}
 
+    class STL10(tvd.STL10):
+        train_list = [[f, None] for f, _ in tvd.STL10.train_list[:2]]
+        test_list = [[f, None] for f, _ in tvd.STL10.test_list]
 
-class _STL10(tvd.STL10):
-    """torchvision's STL-10 reader without its MD5 re-check and without requiring unlabeled_X.bin."""
-
-    train_list = [[f, None] for f, _ in tvd.STL10.train_list[:2]]
-    test_list = [[f, None] for f, _ in tvd.STL10.test_list]
+    return tvd, CIFAR10, STL10
 
 
 _SAFE_PICKLE_GLOBALS = {
