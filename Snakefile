@@ -20,6 +20,8 @@ validate_config()
 # Experiment families: each registers its experiments (add_experiment) and holds its own rules.
 include: "rules/synthetic.smk"
 include: "rules/scenarios.smk"
+include: "rules/attributes.smk"
+include: "rules/tasks.smk"
 # The network stages every family shares.
 include: "rules/networks.smk"
 include: "rules/reproduction.smk"
@@ -31,6 +33,9 @@ check_experiments()
 wildcard_constraints:
     experiment="|".join(NETWORKS) or "(?!)",
     scenario="|".join(SCENARIOS) or "(?!)",
+    attributes="|".join(ATTRIBUTES) or "(?!)",
+    tasks="|".join(TASKS_BLOCKS) or "(?!)",
+    task="|".join(TASK_SPECS),
     dataset="|".join(dataset_names()) or "(?!)",
     split=r"\w+",
     model=r"\w+",

@@ -101,3 +101,9 @@ def _jsonable(value: Any):
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_scalars(path: str | os.PathLike) -> dict:
+    """A JSON file's number (and null) entries: what a family's summary row takes from a job's result (the
+    per-draw lists and training histories stay in the file)."""
+    return {k: v for k, v in load_json(path).items() if isinstance(v, (int, float, bool)) or v is None}

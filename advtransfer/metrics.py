@@ -249,3 +249,67 @@ def transferability(
         tau2_unclamped=tau2_raw,
         alpha_unclamped=alpha_raw,
     )
+
+
+@dataclass
+class TransferabilityMatrix:
+    """tau1, tau2, tau1 tau2 and alpha from every model i (the source, rows) to every model j (columns)."""
+
+    tau1: torch.Tensor  # (N, N), symmetric, 1 on the diagonal
+    tau2: torch.Tensor  # (N, N): tau2 from i to j (Def. 3), clamped to [0, 1]
+    alpha: torch.Tensor  # (N, N): ||J_j delta_i||^2 / ||J_j delta_j||^2, clamped to [0, 1]
+    iterations: int
+
+    @property
+    def tau1_tau2(self) -> torch.Tensor:
+        return self.tau1 * self.tau2
+
+
+@torch.no_grad()
+def transferability_matrix(
+    models: list[BatchedModel],
+    x: torch.Tensor,
+    *,
+    method: Literal["exact", "lanczos", "auto"] = "auto",
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    batch_size: int | None = None,
+    linearize: bool = False,
+    generator: torch.Generator | None = None,
+) -> TransferabilityMatrix:
+    """:func:`transferability` between every ordered pair of ``models`` on x, with one virtual attack per
+    model (N attacks, not N^2) and one jvp per ordered pair: model j's deviation under model i's attack.
+
+    Entry (i, j) equals ``transferability(models[i], models[j], x)`` up to the solvers' tolerance (the same
+    definitions, Defs. 2-3; tests check it). The models' outputs may differ in size (each task's encoder).
+    """
+    n = len(models)
+    step = batch_size or x.shape[0]
+    solver = {"method": method, "tol": tol, "max_iter": max_iter, "linearize": linearize, "generator": generator}
+    deltas: list[list[torch.Tensor]] = [[] for _ in range(n)]
+    own: list[list[torch.Tensor]] = [[] for _ in range(n)]  # J_i delta_i
+    cross: dict[tuple[int, int], list[torch.Tensor]] = {(i, j): [] for i in range(n) for j in range(n) if i != j}
+    iterations = 0
+    for start in range(0, x.shape[0], step):
+        xb = x[start : start + step]
+        attacks = [virtual_attack(f, xb, **solver) for f in models]
+        for i, att in enumerate(attacks):
+            deltas[i].append(att.delta)
+            own[i].append(att.deviation)
+            iterations = max(iterations, att.iterations)
+        for i, j in cross:
+            if attacks[j].jacobian is not None:
+                cross[i, j].append(torch.einsum("bmn,bn->bm", attacks[j].jacobian, attacks[i].delta))
+            else:
+                cross[i, j].append(jvp(models[j], xb, attacks[i].delta))
+    delta = [torch.cat(d) for d in deltas]
+    dev = [torch.cat(d) for d in own]
+    t1 = torch.ones(n, n, dtype=torch.float64)
+    t2 = torch.ones(n, n, dtype=torch.float64)
+    al = torch.ones(n, n, dtype=torch.float64)
+    for (i, j), parts in cross.items():
+        dev_j_under_i = torch.cat(parts)
+        t1[i, j] = tau1(delta[i], delta[j])
+        t2[i, j] = tau2(dev[i], dev_j_under_i)
+        al[i, j] = alpha(dev_j_under_i, dev[j])
+    return TransferabilityMatrix(tau1=t1, tau2=t2, alpha=al, iterations=iterations)

@@ -166,3 +166,12 @@ def check_objective_name(name: str) -> None:
     """ValueError unless ``name`` is a registered training objective."""
     if name not in OBJECTIVES:
         raise ValueError(f"unknown training objective {name!r}; use one of {', '.join(sorted(OBJECTIVES))}")
+
+
+def check_task_names(tasks: Sequence[str]) -> None:
+    """ValueError naming the unknown ones unless every name is a task of the registry (TASKS)."""
+    from advtransfer.registry import TASKS
+
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown}; use some of {list(TASKS)}")

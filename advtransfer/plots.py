@@ -291,3 +291,104 @@ def figure3(
         fontsize=11,
     )
     return fig
+
+
+# Table 1's figure (Section 4.3): attributes' adversarial transferability to the identity reference vs their
+# knowledge transfer to identity, with the identity-defining attributes (known by construction) marked.
+_DEFINING_COLOURS = {True: "tab:red", False: "tab:blue"}
+
+
+def attribute_figure(
+    summary: pd.DataFrame, correlations: pd.DataFrame, check: pd.DataFrame, *, rank_by: str, outcome: str, title: str
+) -> Figure:
+    """(a) per attribute (seed means, whiskers min..max over seeds): ``rank_by`` against ``outcome``, the
+    identity-defining attributes in red, with the rank correlation over all (attribute, seed) rows; (b) per
+    metric (and knowledge outcome), the AUC of identity-defining over nuisance attributes
+    (advtransfer.attributes.defining_rank_check) with the per-seed range: above 0.5, the metric ranks the
+    attributes that define identity first."""
+    fig = Figure(figsize=(15, 6.5), layout="constrained")
+    scatter, bars = fig.subplots(1, 2, width_ratios=[1.2, 1])
+    grouped = summary.groupby("source")
+    stats_x = grouped[rank_by].agg(["mean", "min", "max"])
+    stats_y = grouped[outcome].agg(["mean", "min", "max"])
+    defining = grouped["defines_identity"].first().astype(bool)
+    for source in stats_x.index:
+        colour = _DEFINING_COLOURS[bool(defining[source])]
+        x, y = stats_x.loc[source], stats_y.loc[source]
+        scatter.errorbar(  # max(0, .): a mean equals its min or max up to rounding when the seeds agree
+            x["mean"], y["mean"], xerr=[[max(0.0, x["mean"] - x["min"])], [max(0.0, x["max"] - x["mean"])]],
+            yerr=[[max(0.0, y["mean"] - y["min"])], [max(0.0, y["max"] - y["mean"])]], fmt="o", color=colour,
+            ecolor=colour,
+            elinewidth=0.8, capsize=2, mec="black", mew=0.4, zorder=3,
+        )  # fmt: skip
+        scatter.annotate(source, (x["mean"], y["mean"]), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    what = outcome_label(outcome)
+    scatter.set_title(
+        f"(a) {rank_by} vs identity {what}, per attribute\n" + _correlation_title(correlations, rank_by, outcome),
+        fontsize=10,
+    )
+    scatter.set(
+        xlabel=f"{rank_by} of the attribute model against the identity reference",
+        ylabel=f"identity {what}\n(probe on the frozen attribute model, held-out images)",
+    )
+    scatter.grid(alpha=0.3)
+    scatter.legend(
+        handles=[Patch(color=_DEFINING_COLOURS[True], label="defines identity"),
+                 Patch(color=_DEFINING_COLOURS[False], label="nuisance for identity")],
+        loc="best", fontsize=9,
+    )  # fmt: skip
+
+    y = np.arange(len(check))
+    colours = ["0.3" if m.startswith("probe") else "tab:green" for m in check["metric"]]
+    bars.barh(y, check["auc"] - 0.5, left=0.5, color=colours, height=0.6)
+    # the per-seed range as its own segment: the AUC of the seed means need not lie inside it
+    bars.hlines(y, check["auc_seed_min"], check["auc_seed_max"], color="black", lw=1.2)
+    bars.plot(check["auc_seed_min"], y, "|", color="black", ms=8)
+    bars.plot(check["auc_seed_max"], y, "|", color="black", ms=8)
+    bars.axvline(0.5, color="black", lw=1, ls="--")
+    bars.set_yticks(y, list(check["metric"]))
+    bars.invert_yaxis()
+    bars.set(xlim=(-0.02, 1.02), xlabel="AUC: share of (defining, nuisance) attribute pairs ranked defining first")
+    bars.set_title(
+        "(b) Does each measure rank the identity-defining attributes first?\nbars: AUC on the seed means "
+        "(0.5 = no separation); black segment:\nrange over single seeds; green: adversarial metrics, grey: knowledge",
+        fontsize=10,
+    )
+    bars.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+# Figure 4 (Section 4.4): task trees from adversarial transferability and from knowledge transfer.
+_KIND_COLOURS = {"semantic": "tab:red", "2d": "tab:blue", "geometric": "tab:green"}
+
+
+def figure4(
+    trees: dict[str, np.ndarray], tasks: list[str], kinds: dict[str, str], entropy: pd.DataFrame, title: str
+) -> Figure:
+    """Dendrograms side by side (``trees``: panel title -> scipy linkage over the tasks' columns), leaf labels
+    coloured by the task's known kind, and the inner-category entropy of each tree against the kinds for
+    each number of clusters k (``entropy``: columns view, k, entropy; Figure 5)."""
+    from scipy.cluster.hierarchy import dendrogram
+
+    fig = Figure(figsize=(5 * len(trees) + 5, 5.5), layout="constrained")
+    axes = fig.subplots(1, len(trees) + 1)
+    for ax, (name, link) in zip(axes, trees.items()):
+        dendrogram(link, labels=tasks, ax=ax, orientation="left", color_threshold=0, above_threshold_color="0.3")
+        for label in ax.get_yticklabels():
+            label.set_color(_KIND_COLOURS.get(kinds[label.get_text()], "black"))
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("merge distance")
+    curve = axes[-1]
+    for view, group in entropy.groupby("view", sort=False):
+        curve.plot(group["k"], group["entropy"], "-o", label=view)
+    curve.set(xlabel="number of clusters k", ylabel="inner-category entropy (nats)\n0 = every cluster one kind",
+              title="Figure 5 analog: clusters against the known kinds")  # fmt: skip
+    curve.set_title(curve.get_title(), fontsize=10)
+    curve.grid(alpha=0.3)
+    handles = [Patch(color=c, label=k) for k, c in _KIND_COLOURS.items() if k in set(kinds.values())]
+    first = curve.legend(loc="upper right", fontsize=8)
+    curve.add_artist(first)
+    curve.legend(handles=handles, title="label colour: kind", loc="lower left", fontsize=8, title_fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    return fig

@@ -67,6 +67,101 @@ SHAPES_LABELLINGS: dict[str, tuple[str, ...]] = {
     **{attribute: ("no", "yes") for attribute in SHAPES_ATTRIBUTES},
 }
 
+# CelebA (aligned and cropped faces, torchvision's layout ``celeba/{img_align_celeba/, list_*.txt}``): one
+# data set labelled by identity and one per binary attribute, all sharing the images. The split is not the
+# official partition (identity-disjoint) but held-out images of the same identities (advtransfer.data.celeba).
+# CELEBA_ATTRIBUTES: list_attr_celeba.txt's 40 attribute names in its order, lower-cased.
+CELEBA_ATTRIBUTES = (
+    "5_o_clock_shadow", "arched_eyebrows", "attractive", "bags_under_eyes", "bald", "bangs", "big_lips", "big_nose",
+    "black_hair", "blond_hair", "blurry", "brown_hair", "bushy_eyebrows", "chubby", "double_chin", "eyeglasses",
+    "goatee", "gray_hair", "heavy_makeup", "high_cheekbones", "male", "mouth_slightly_open", "mustache",
+    "narrow_eyes", "no_beard", "oval_face", "pale_skin", "pointy_nose", "receding_hairline", "rosy_cheeks",
+    "sideburns", "smiling", "straight_hair", "wavy_hair", "wearing_earrings", "wearing_hat", "wearing_lipstick",
+    "wearing_necklace", "wearing_necktie", "young",
+)  # fmt: skip
+CELEBA_IDENTITIES = 10177
+CELEBA_LABELLINGS: dict[str, tuple[str, ...]] = {
+    "identity": tuple(str(i) for i in range(1, CELEBA_IDENTITIES + 1)),  # label = identity number - 1
+    **{attribute: ("no", "yes") for attribute in CELEBA_ATTRIBUTES},
+}
+# The annotation files with the MD5s of torchvision's CelebA.file_list (tests/test_celeba.py checks them).
+_CELEBA_FILES = {
+    "list_attr_celeba.txt": "75e246fa4810816ffd6ee81facbd244c",
+    "identity_CelebA.txt": "32bd1bd63d3c78cd57e08160ec5ed1e2",
+    "list_bbox_celeba.txt": "00566efa6fedff7a56946cd1c10f1c16",
+    "list_landmarks_align_celeba.txt": "cc24ecafdb5b50baae59b03474781f8c",
+    "list_eval_partition.txt": "d32c9cbf5e040fd4025c592c306e6668",
+}
+
+# The shapes world's tasks (Section 4.4; advtransfer/tasks.py computes their targets, networks and losses):
+# one entry per task, so the workflow checks task names at start-up without torch.
+KINDS = ("semantic", "2d", "geometric")
+OUTPUT_KINDS = ("classes", "regression", "dense_regression", "dense_binary", "dense_classes")
+DENSE_OUTPUTS = frozenset({"dense_regression", "dense_binary", "dense_classes"})
+DENOISING_STD = 0.1  # std of the Gaussian noise of the denoising task's inputs
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task of the shapes world: ``kind`` (semantic, 2d, geometric), ``output`` (how its targets and the
+    network's outputs look, one of OUTPUT_KINDS) and ``outputs`` (classes, regressed numbers or channels).
+
+    Targets (:func:`task_targets`, for N images of H x W pixels): ``classes`` int64 (N,);
+    ``regression`` float32 (N, outputs); ``dense_regression`` float32 (N, outputs, H, W);
+    ``dense_binary`` float32 {0, 1} (N, 1, H, W); ``dense_classes`` int64 (N, H, W). The network's output
+    is (N, outputs) for ``classes`` and ``regression`` (logits / values) and (N, outputs, H, W) for dense
+    tasks (values, logits of the foreground, logits of the classes)."""
+
+    name: str
+    kind: str
+    output: str
+    outputs: int
+    description: str
+
+    def __post_init__(self):
+        if self.kind not in KINDS or self.output not in OUTPUT_KINDS or self.outputs < 1:
+            raise ValueError(f"TaskSpec {self.name!r}: bad kind {self.kind!r}, output {self.output!r} or outputs {self.outputs}")
+
+    @property
+    def dense(self) -> bool:
+        """Whether the output is a map of the image's size (needs the upsampling decoder)."""
+        return self.output in DENSE_OUTPUTS
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("shape", "semantic", "classes", len(SHAPE_NAMES), "the main object's shape (shapes.SHAPES order)"),
+        TaskSpec(
+            "identity", "semantic", "classes", len(SHAPES_LABELLINGS["identity"]),
+            "shape x hue bin x scale bin: 30 classes (shapes.labels(..., 'identity'))",
+        ),
+        TaskSpec("colour", "semantic", "classes", 3, "the main object's hue bin (red, green, blue; shapes.hue_bin)"),
+        TaskSpec("autoencoding", "2d", "dense_regression", 3, "reconstruct the input image (RGB in [0, 1])"),
+        TaskSpec(
+            "denoising", "2d", "dense_regression", 3,
+            f"reconstruct the clean image from the image plus Gaussian noise of std {DENOISING_STD}, clipped to "
+            "[0, 1] (the noise of each image index drawn from its own seeded generator); the noisy image is the "
+            "input, also for attacks",
+        ),
+        TaskSpec("edges", "2d", "dense_binary", 1, "the edge map: pixels whose object label differs from a 4-neighbour's"),
+        TaskSpec("position", "geometric", "regression", 2, "the main object's centre (x, y) as fractions of the half-width"),
+        TaskSpec("scale", "geometric", "regression", 1, "the main object's half-size as a fraction of the half-width"),
+        TaskSpec(
+            "rotation", "geometric", "regression", 2,
+            "(cos 4 theta, sin 4 theta) of the main object's rotation theta in [0, 90) degrees: continuous across "
+            "0 = 90 degrees, where a square (or cross) looks the same. Ill-defined for circles (their image does "
+            "not depend on theta), which is part of the world: the best prediction for a circle is the mean, 0",
+        ),
+        TaskSpec("mask", "geometric", "dense_binary", 1, "the foreground mask: pixels of any object"),
+        TaskSpec(
+            "depth", "geometric", "dense_classes", 3,
+            "the occlusion order map: 0 background, 1 the object behind, 2 the object in front (or alone)",
+        ),
+    )
+}  # fmt: skip
+
+
 _CIFAR10_BATCHES = {
     "data_batch_1": "c99cafc152244af753f735de768cd75f",
     "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
@@ -179,6 +274,24 @@ _ENTRIES = (
             f"labelled by {labelling}; 10,000 train and 2,000 test images, no download",
         )
         for labelling, classes in SHAPES_LABELLINGS.items()
+    ),
+    *(
+        DatasetEntry(
+            name=f"celeba_{labelling}",
+            classes=classes,
+            channels=3,
+            size=(64, 64),
+            reader="advtransfer.data.celeba:read_celeba",
+            reader_args={"labelling": labelling},
+            images="celeba",
+            folder="celeba",
+            files=dict(_CELEBA_FILES),
+            split_files={"train": tuple(_CELEBA_FILES), "test": tuple(_CELEBA_FILES)},
+            description=f"CelebA (aligned faces, 202,599 images of 10,177 identities) labelled by {labelling}: "
+            f"178x178 centre crop resized to 64x64; test = held-out images of the train identities (seeded), "
+            f"not the official identity-disjoint partition; img_align_celeba/ is never downloaded",
+        )
+        for labelling, classes in CELEBA_LABELLINGS.items()
     ),
 )
 DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in _ENTRIES}

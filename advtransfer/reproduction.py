@@ -219,6 +219,93 @@ def scenario_claims(
     return claims
 
 
+# ------------------------------------------------------------------------------- Section 4.3, Table 1
+
+
+def attribute_claims(
+    experiment: str, summary: pd.DataFrame, design: pd.DataFrame, check: pd.DataFrame, outcome: str, c: dict[str, Any]
+) -> list[dict]:
+    """The Section 4.3 claim on one attributes experiment: the attribute models more adversarially
+    transferable to the identity reference transfer knowledge to identity better (Spearman over all
+    (attribute, seed) rows; inconclusive when the design check finds the attributes' ``outcome`` means
+    differ by less than ``c["min_separation"]`` standard errors of a seed mean). Where the identity-defining
+    attributes are known (the shapes world), also: each metric ranks them above the nuisance ones on every
+    seed (AUC > 0.5 on each seed alone; not a claim the paper states, the one its claim implies here)."""
+    margin = c["min_correlation"]
+    n = len(summary)
+    chosen = design.set_index("outcome").loc[outcome]
+    adequate = bool(np.isfinite(chosen.spread) and chosen.spread >= c["min_separation"])
+    design_note = (f"design check: the attributes' {outcome} means differ by {chosen.spread:.1f} standard errors "
+                   f"of a seed mean (needed: {c['min_separation']:g})")  # fmt: skip
+    by_metric = check.set_index("metric") if len(check) else None
+    claims = []
+    for metric in c["metrics"]:
+        value = _spearman(summary, metric, outcome, c)
+        logits = f"{metric}_logits" if f"{metric}_logits" in summary.columns else None
+        notes = [design_note] + ([f"logits variant: {_fmt(*_spearman(summary, logits, outcome, c))}"] if logits else [])
+        verdict = interval_verdict(value[1], value[2], 1, margin) if adequate else "inconclusive"
+        claims.append(_claim(
+            experiment, f"attributes_transfer_{metric}", "the attribute models more adversarially transferable to "
+            "the identity model transfer knowledge to identity better", "Section 4.3, Table 1",
+            f"Spearman rho of {metric} with {outcome} over all {n} (attribute, seed) rows", *value,
+            f"interval above {margin:g}, and the design check passed", verdict, "; ".join(notes),
+        ))  # fmt: skip
+        if by_metric is not None and metric in by_metric.index and summary["defines_identity"].astype(bool).any():
+            r = by_metric.loc[metric]
+            ok = bool(r.auc_seed_min > 0.5)
+            claims.append(_claim(
+                experiment, f"defining_first_{metric}", "(implied; truth known by construction) the attributes "
+                "that define identity are more adversarially transferable to it than the nuisance ones",
+                "Section 4.3 (implied)", f"AUC of {metric}: defining over nuisance attributes, seed means; "
+                f"range over single seeds", r.auc, r.auc_seed_min, r.auc_seed_max, "AUC > 0.5 on every seed",
+                "reproduced" if ok else ("not reproduced" if r.auc_seed_max < 0.5 else "inconclusive"),
+                f"mean rank defining {r.defining_mean_rank:.1f} vs nuisance {r.nuisance_mean_rank:.1f}; "
+                f"{int(r.top_hits)} of the {int(r.n_defining)} top-ranked attributes define identity",
+            ))  # fmt: skip
+    return claims
+
+
+ATTRIBUTE_CLAIM_IDS = [
+    ("attributes_transfer", "the attribute models more adversarially transferable to the identity model transfer "
+     "knowledge to identity better", "Section 4.3, Table 1"),
+]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- Section 4.4, Figure 4
+
+
+def task_claims(experiment: str, trees: pd.DataFrame, c: dict[str, Any]) -> list[dict]:
+    """The Section 4.4 claim on one tasks experiment: tasks that are adversarially transferable to each other
+    also transfer knowledge to each other. Per adversarial view (the ATM at each eps; tau1 tau2 between the
+    encoders): Spearman correlation of its off-diagonal entries with the affinity matrix's, reproduced when
+    positive with a Mantel permutation p-value below ``c["mantel_alpha"]`` (not reproduced when negative with
+    such a p-value, inconclusive otherwise); the note gives the trees' agreement and their entropy against
+    the known kinds at k = 3, the number of the shapes world's kinds, when computed (Figures 4 and 5)."""
+    claims = []
+    alpha = c["mantel_alpha"]
+    for view, group in trees.groupby("view", sort=False):
+        row = group.iloc[0]
+        rho, p = float(row["mantel"]), float(row["mantel_p"])
+        verdict = "inconclusive" if not (np.isfinite(p) and p < alpha) else ("reproduced" if rho > 0 else "not reproduced")
+        at = group.set_index("k").loc[3 if (group["k"] == 3).any() else int(group["k"].min())]
+        claims.append(_claim(
+            experiment, f"tasks_agree_{view.replace(' ', '_')}", "tasks that are more adversarially transferable to "
+            "each other transfer knowledge to each other better (the trees agree)", "Section 4.4, Figure 4",
+            f"{view} vs the knowledge-transfer affinity: Spearman rho of the off-diagonal entries, Mantel permutation "
+            "test", rho, math.nan, math.nan, f"rho > 0 with Mantel p < {alpha:g}", verdict,
+            f"Mantel p = {p:.3g}; at k = {int(at.name)} clusters: adjusted Rand {at['ari']:+.2f} with the knowledge "
+            f"tree, inner-category entropy {at['entropy']:.2f} nats vs {at['reference_entropy']:.2f} for the "
+            "knowledge tree (0 = every cluster one kind)",
+        ))  # fmt: skip
+    return claims
+
+
+TASK_CLAIM_IDS = [
+    ("tasks_agree", "tasks that are more adversarially transferable to each other transfer knowledge to each other "
+     "better", "Section 4.4, Figure 4"),
+]  # fmt: skip
+
+
 def not_run_claims(experiment: str, claim_ids: list[tuple[str, str, str]]) -> list[dict]:
     """Rows for the claims of an experiment this run did not include: inconclusive, saying how to run it."""
     return [
@@ -256,8 +343,12 @@ def verdict_counts(claims: pd.DataFrame) -> dict[str, int]:
     return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
 
 
-def report_markdown(claims: pd.DataFrame, design: pd.DataFrame, c: dict[str, Any]) -> str:
-    """results/reproduction.md: the criteria, the verdict counts, one table row per claim, the design checks."""
+def report_markdown(
+    claims: pd.DataFrame, design: pd.DataFrame, c: dict[str, Any], spread: pd.DataFrame | None = None
+) -> str:
+    """results/reproduction.md: the criteria, the verdict counts, one table row per claim, the design checks
+    (``design``: scenarios, :func:`advtransfer.stats.outcome_separation`; ``spread``: attributes experiments,
+    :func:`advtransfer.stats.outcome_spread`)."""
     pct = f"{100 * c['level']:.0f}%"
     counts = verdict_counts(claims)
     lines = [
@@ -304,5 +395,20 @@ def report_markdown(claims: pd.DataFrame, design: pd.DataFrame, c: dict[str, Any
                 f"| {r['scenario']} | {r['outcome']} | {r['closest']} ({r['closest_mean']:.3f}) | "
                 f"{r['farthest']} ({r['farthest_mean']:.3f}) | {r['difference']:+.3f} | {r['seed_sd']:.4f} | "
                 f"{r['separation']:.1f} | {ok} |"
+            )
+    if spread is not None and len(spread):
+        lines += [
+            "",
+            "Attributes experiments: how much the attributes' outcome means differ, in standard errors of a seed "
+            "mean (about 1 when they differ only by seed noise; the square root of the one-way ANOVA F).",
+            "",
+            "| experiment | outcome | attributes | seeds | SD across attributes | seed SD | spread | ANOVA p | adequate |",
+            "|:---|:---|---:|---:|---:|---:|---:|---:|:---|",
+        ]
+        for _, r in spread.iterrows():
+            ok = "yes" if np.isfinite(r["spread"]) and r["spread"] >= c["min_separation"] else "no"
+            lines.append(
+                f"| {r['experiment']} | {r['outcome']} | {int(r['n_sources'])} | {int(r['n_seeds'])} | "
+                f"{r['between_sd']:.4f} | {r['seed_sd']:.4f} | {r['spread']:.1f} | {r['anova_p']:.2g} | {ok} |"
             )
     return "\n".join(lines) + "\n"

@@ -33,22 +33,41 @@ def knowledge_outcomes(s: dict[str, Any]) -> list[str]:
     return [few_shot_column(k) for k in sorted(s["probe"]["shots"])] + ["probe_accuracy", "finetune_accuracy"]
 
 
-def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
-    """The normalised network jobs (rules/common.smk, NETWORKS) of one scenario's config block ``s``."""
-    split, target = s["split"], s["target"]
-    same = image_set(s["source_dataset"]) == image_set(target["dataset"])
-    # pools stratified by label only when both sides label the images alike (else they would overlap)
-    stratify = canonical_dataset(s["source_dataset"]) == canonical_dataset(target["dataset"])
+# The adversarial metrics of every transfer family's summary. tau1, tau2, tau1_tau2, alpha: at the source's
+# features (the theory's f_S); *_logits: at its logits; cross adversarial loss and the reference's accuracy
+# at the source's PGD examples.
+ADVERSARIAL_METRICS = (
+    "tau1", "tau2", "tau1_tau2", "alpha",
+    "tau1_logits", "tau2_logits", "tau1_tau2_logits", "alpha_logits",
+    "cross_adv_loss", "reference_adv_accuracy",
+)  # fmt: skip
 
-    def pool(side, partner):
-        if not same:
+
+def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
+    """The normalised network jobs (rules/common.smk, NETWORKS) of one scenario's config block ``s``:
+    one source per class mixture of ``source_dataset``."""
+    sources = {src: (s["source_dataset"], classes) for src, classes in s["sources"].items()}
+    return transfer_jobs(s, sources)
+
+
+def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
+    """Network jobs of a many-sources-one-reference family (scenarios, attributes): one source model per
+    ``sources`` entry (name -> (data set, class names)) and seed, a reference on ``s["target"]``, and one
+    evaluation (attack, metrics, probe, fine-tuning) per source and seed against the reference. ``s`` holds
+    the block's target, split, model, image_size, channels, objective, seeds, reference_seed, train,
+    attack, metrics, probe and (optionally) finetune and reference_train settings."""
+    split, target = s["split"], s["target"]
+
+    def pool(dataset, side, partner):
+        if image_set(dataset) != image_set(partner):
             return None
         return {
             "with": partner,
             "side": side,
             "fraction": split["source_pool_fraction"],
             "seed": split["seed"],
-            "stratify": stratify,
+            # stratified by label only when both sides label the images alike (else they would overlap)
+            "stratify": canonical_dataset(dataset) == canonical_dataset(partner),
         }
 
     common = {
@@ -58,19 +77,22 @@ def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
     }
     splits = {
         f"source_{src}": {
-            "dataset": s["source_dataset"],
+            "dataset": dataset,
             "classes": classes,
-            "pool": pool("source", target["dataset"]),
+            "pool": pool(dataset, "source", target["dataset"]),
             "test": False,
             "max_test_per_class": None,
             **common,
         }
-        for src, classes in s["sources"].items()
+        for src, (dataset, classes) in sources.items()
     }
+    partners = sorted({dataset for dataset, _ in sources.values()})
+    target_pools = [pool(target["dataset"], "target", d) for d in partners]
     splits["target"] = {
         "dataset": target["dataset"],
         "classes": target["classes"],
-        "pool": pool("target", s["source_dataset"]),
+        # every source shares the target's pool partition (one permutation per image set)
+        "pool": next((p for p in target_pools if p is not None), None),
         "test": True,
         "max_test_per_class": split["max_test_per_class"],
         "min_labelled_per_class": max(s["probe"]["shots"], default=0),  # the k-shot probes draw from it
@@ -82,19 +104,19 @@ def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
         "channels": s["channels"],
         "objective": s["objective"],
         "objective_params": {},
-        "train": s["train"],
     }
     models = {
         f"source_{src}_seed{seed}": {
             "split": f"source_{src}",
-            "dataset": s["source_dataset"],
+            "dataset": dataset,
             "classes": classes,
             "domain": "identity",
             "domain_seed": 0,
             "seed": seed,
+            "train": s["train"],
             **network,
         }
-        for src, classes in s["sources"].items()
+        for src, (dataset, classes) in sources.items()
         for seed in s["seeds"]
     }
     target_data = {**target, "domain_seed": split["seed"]}
@@ -105,6 +127,7 @@ def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
         "domain": target["domain"],
         "domain_seed": split["seed"],
         "seed": s["reference_seed"],
+        "train": s.get("reference_train") or s["train"],
         **network,
     }
     evaluations = {
@@ -120,13 +143,13 @@ def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
             "attack": s["attack"],
             "metrics": s["metrics"],
             "probe": s["probe"],
-            "finetune": s["finetune"],
+            "finetune": s.get("finetune"),
         }
-        for src in s["sources"]
+        for src in sources
         for seed in s["seeds"]
     }
     return {
-        "datasets": sorted({s["source_dataset"], target["dataset"]}),
+        "datasets": sorted({*(d for d, _ in sources.values()), target["dataset"]}),
         "splits": splits,
         "models": models,
         "evaluations": evaluations,

@@ -24,7 +24,10 @@ the same images on every machine (the factors come from a torch.Generator on the
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from advtransfer.registry import SHAPE_NAMES, SHAPES_ATTRIBUTES, SHAPES_HUE_BINS
 SHAPES = SHAPE_NAMES  # ("square", "circle", "triangle", "cross", "ell"), the class order
 FACTORS = ("shape", "hue", "scale", "rotation", "x", "y", "background", "texture", "noise", "light", "second", "front")
 SIZE = 32  # the registered data set's images are SIZE x SIZE RGB
+_log = logging.getLogger(__name__)
 SPLIT_SIZES = {"train": 10000, "test": 2000}
 SPLIT_SEEDS = {"train": 0, "test": 1}  # different generators: no image of one split is drawn for another
 _CHUNK = 1000
@@ -269,11 +273,53 @@ def split_batch(split: str, size: int = SIZE) -> ShapesBatch:
     return render(SPLIT_SIZES[split], SPLIT_SEEDS[split], size)
 
 
+def _renderer_fingerprint() -> str:
+    """Hash of this module's source and the split sizes and seeds: a cache of rendered splits is valid for
+    exactly this renderer (an edit here renders afresh, never reuses old images)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(repr((SPLIT_SIZES, SPLIT_SEEDS, SIZE)).encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_path(data_root: str | os.PathLike, split: str) -> Path:
+    """Where the rendered ``split`` is cached under ``data_root``: shapes/<split>_<renderer fingerprint>."""
+    return Path(data_root) / "shapes" / f"{split}_{_renderer_fingerprint()}.safetensors"
+
+
+_BATCH_FIELDS = ("images", "mask", "main", "edges", "depth")
+
+
+@functools.lru_cache(maxsize=2)
+def cached_split(data_root: str, split: str) -> ShapesBatch:
+    """``split_batch(split)``, read from its cache under ``data_root`` (rendering takes about 30 s for the
+    train split on a laptop core; reading the cache, well under one). A missing cache is rendered and
+    written atomically (an unwritable ``data_root`` only logs a warning); an unreadable one is rendered
+    and replaced."""
+    from advtransfer.io import load_tensors, save_tensors
+
+    path = cache_path(data_root, split)
+    if path.is_file():
+        try:
+            stored = load_tensors(path, required=_BATCH_FIELDS)
+        except ValueError as err:
+            _log.warning("%s; rendering afresh", err)
+        else:
+            factors = {k.removeprefix("factor_"): v for k, v in stored.items() if k.startswith("factor_")}
+            return ShapesBatch(factors=factors, **{k: stored[k] for k in _BATCH_FIELDS})
+    batch = split_batch(split)
+    tensors = {**{k: getattr(batch, k) for k in _BATCH_FIELDS}, **{f"factor_{k}": v for k, v in batch.factors.items()}}
+    try:
+        save_tensors(path, tensors, metadata={"split": split, "renderer": _renderer_fingerprint()})
+    except OSError as err:
+        _log.warning("cannot cache the rendered shapes %s split at %s (%s); it is rendered in every job", split, path, err)
+    return batch
+
+
 def read_shapes(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float, labelling: str = "shape"):
     """Registry reader of ``shapes`` and ``shapes_<labelling>`` (advtransfer.registry): the split's images
-    and their labels under ``labelling`` (the same images for every labelling).
+    and their labels under ``labelling`` (the same images for every labelling), from the rendering cached
+    under ``data_root`` (:func:`cached_split`; the `dataset` job writes it before any other job reads it).
 
-    Nothing is read from ``data_root``; ``verify``, ``seed`` and ``test_fraction`` do not apply (the splits
-    are fixed renderings, seeds 0 and 1)."""
-    batch = split_batch(split)
+    ``verify``, ``seed`` and ``test_fraction`` do not apply (the splits are fixed renderings, seeds 0 and 1)."""
+    batch = cached_split(str(data_root), split)
     return batch.images.clone(), labels(batch.factors, labelling)

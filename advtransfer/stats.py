@@ -263,3 +263,32 @@ def spearman_difference(
     diffs = _boot_correlations(x, y, idx, kendall=False)[0] - _boot_correlations(b, y, idx, kendall=False)[0]
     lo, hi = _percentile_interval(diffs, level)
     return float(point), lo, hi
+
+
+def outcome_spread(frame: pd.DataFrame, outcomes: list[str], group: str = "source") -> pd.DataFrame:
+    """Can a family with unordered sources (e.g. attributes) answer its question? Per knowledge outcome, how
+    much the sources' means differ, in units of the seed noise, measured before any correlation.
+
+    One row per outcome: ``n_sources``, ``n_seeds`` (seeds per source, the smallest), ``between_sd`` (the
+    standard deviation of the per-source means, ddof 1), ``seed_sd`` (pooled within-source SD over seeds,
+    as :func:`outcome_separation`), ``spread`` = between_sd / (seed_sd / sqrt(n_seeds)): about 1 when the
+    sources differ only by seed noise (it is sqrt of the one-way ANOVA F), and ``anova_p``
+    (scipy.stats.f_oneway over the sources). NaN without two seeds.
+    """
+    rows = []
+    for outcome in outcomes:
+        grouped = frame.groupby(group)[outcome]
+        means, variances, counts = grouped.mean(), grouped.var(ddof=1), grouped.count()
+        n = int(counts.min()) if len(counts) else 0
+        seed_sd = float(np.sqrt(variances[counts > 1].mean())) if (counts > 1).any() else np.nan
+        between = float(means.std(ddof=1)) if len(means) > 1 else np.nan
+        if not np.isfinite(seed_sd) or n < 2:
+            spread = p = np.nan
+        elif seed_sd == 0:
+            spread, p = (np.inf if between > 0 else np.nan), np.nan
+        else:
+            spread = between / (seed_sd / np.sqrt(n))
+            p = float(stats.f_oneway(*[g.to_numpy(float) for _, g in grouped]).pvalue)
+        rows.append(dict(outcome=outcome, n_sources=int(len(means)), n_seeds=n, between_sd=between,
+                         seed_sd=seed_sd, spread=spread, anova_p=p))  # fmt: skip
+    return pd.DataFrame(rows)

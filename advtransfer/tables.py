@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from advtransfer.attributes import attribute_means, top_attributes
 from advtransfer.io import atomic_path
 from advtransfer.scenarios import few_shot_k
 from advtransfer.stats import source_order
@@ -197,8 +198,122 @@ def scenario_table(
     return {"md": "\n\n".join(md_parts) + "\n", "tex": "\n\n".join(tex_parts) + "\n"}
 
 
+def _name(text: str, latex: bool) -> str:
+    return _LATEX_METRICS.get(text, latex_escape(text)) if latex else text
+
+
+def _top_rows(top: pd.DataFrame, rank_by: str, outcome: str, n_attributes: int, latex: bool):
+    header = ["rank", "attribute", "defines identity", _name(rank_by, latex), _name(outcome, latex),
+              f"{_name(outcome, latex)} rank (of {n_attributes})"]  # fmt: skip
+    rows = [
+        [str(int(r["metric_rank"])), latex_escape(r["source"]) if latex else r["source"],
+         "yes" if r["defines_identity"] else "no",
+         _mean_std(r[f"{rank_by}_mean"], r[f"{rank_by}_std"], latex),
+         _mean_std(r[f"{outcome}_mean"], r[f"{outcome}_std"], latex), str(int(r["outcome_rank"]))]
+        for _, r in top.iterrows()
+    ]  # fmt: skip
+    return header, rows, "rllrrr"
+
+
+def _attribute_rows(means: pd.DataFrame, columns: list[str], latex: bool):
+    header = ["attribute", "defines identity", "seeds", *(_name(c, latex) for c in columns)]
+    rows = [
+        [latex_escape(r["source"]) if latex else r["source"], "yes" if r["defines_identity"] else "no",
+         str(int(r["n_seeds"])), *(_mean_std(r[f"{c}_mean"], r[f"{c}_std"], latex) for c in columns)]
+        for _, r in means.iterrows()
+    ]  # fmt: skip
+    return header, rows, "llr" + "r" * len(columns)
+
+
+def _check_rows(check: pd.DataFrame, latex: bool):
+    header = ["metric", "AUC defining > nuisance", "per-seed AUC range", "mean rank defining", "mean rank nuisance",
+              "defining among the top n_defining"]  # fmt: skip
+    rows = [
+        [_name(r["metric"], latex), _number(r["auc"], 2), f"{_number(r['auc_seed_min'], 2)} to {_number(r['auc_seed_max'], 2)}",
+         _number(r["defining_mean_rank"], 1), _number(r["nuisance_mean_rank"], 1),
+         f"{int(r['top_hits'])} of {int(r['n_defining'])}"]
+        for _, r in check.iterrows()
+    ]  # fmt: skip
+    return header, rows, "lrrrrr"
+
+
+def attribute_table(
+    summary: pd.DataFrame,
+    correlations: pd.DataFrame,
+    check: pd.DataFrame,
+    *,
+    rank_by: str,
+    outcome: str,
+    outcomes: list[str],
+    top: int = 5,
+    level: float = 0.95,
+    notes: list[str] | tuple = (),
+) -> dict[str, str]:
+    """The attributes family's tables as ``{"md", "tex"}`` (Section 4.3, Table 1): the ``top`` attributes
+    by ``rank_by`` with their ``outcome`` and its rank among ALL attributes; the rank correlation of every
+    metric with ``outcome`` over all (attribute, seed) rows; the Spearman matrix of every metric with every
+    outcome; whether the identity-defining attributes rank above the nuisance ones by each metric
+    (``check``, advtransfer.attributes.defining_rank_check); every attribute's means; then ``notes``."""
+    experiment = str(summary["experiment"].iloc[0]) if "experiment" in summary.columns and len(summary) else ""
+    pct = f"{100 * level:.0f}%"
+    n_attributes = int(summary["source"].nunique())
+    columns = [c for c, _, _ in _table_columns(summary) if c not in ("probe_cross_entropy", "finetune_accuracy")]
+    parts = [
+        (f"Table 1 analog{f' ({experiment})' if experiment else ''}: the {top} attributes whose models are most "
+         f"adversarially transferable to the identity reference by {rank_by} (mean ± std over seeds), with their "
+         f"knowledge transfer to identity ({outcome}) and its rank among all {n_attributes} attributes.",
+         _top_rows(top_attributes(summary, rank_by, outcome, top), rank_by, outcome, n_attributes, False),
+         _top_rows(top_attributes(summary, rank_by, outcome, top), rank_by, outcome, n_attributes, True)),
+        (f"Rank correlation of each metric with {outcome} over ALL (attribute, seed) rows; brackets: {pct} "
+         "cluster-bootstrap interval, seeds resampled with replacement.",
+         _correlation_rows(correlations[correlations["outcome"] == outcome], False),
+         _correlation_rows(correlations[correlations["outcome"] == outcome], True)),
+        (f"Spearman rho [{pct} interval] of each metric with each knowledge outcome.",
+         _matrix_rows(correlations, outcomes, False), _matrix_rows(correlations, outcomes, True)),
+        ("Truth known by construction: do the identity-defining attributes rank above the nuisance ones? AUC = "
+         "share of (defining, nuisance) pairs ordered defining first on the seed means (0.5: no separation; "
+         "1: every defining attribute first); ranks: 1 = most transferable.",
+         _check_rows(check, False), _check_rows(check, True)),
+        ("Every attribute: mean ± std over seeds.",
+         _attribute_rows(attribute_means(summary, columns), columns, False),
+         _attribute_rows(attribute_means(summary, columns), columns, True)),
+    ]  # fmt: skip
+    md = [block for caption, rows, _ in parts for block in (f"**{caption}**", _markdown(*rows))]
+    tex = [block for caption, _, rows in parts for block in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]
+    md += [f"Note: {note}" for note in notes]
+    tex += [f"Note: {latex_escape(note)}" for note in notes]
+    return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
+
+
+def task_tables(matrices: dict[str, "np.ndarray"], tasks: list[str], kinds: dict[str, str], trees: pd.DataFrame,
+                notes: list[str] | tuple = (), reference: str = "knowledge-transfer affinity") -> dict[str, str]:
+    """The tasks family's tables as ``{"md", "tex"}`` (Section 4.4): each N x N matrix (rows: source task,
+    columns: target task; ``matrices``: caption -> matrix), then the agreement of each adversarial view's
+    tree with the ``reference`` tree (``trees``, advtransfer.affinity.compare_trees), then ``notes``."""
+    header = ["source \\ target", *tasks]
+    md, tex = [], []
+    for caption, matrix in matrices.items():
+        rows = [[f"{s} ({kinds[s]})", *(f"{v:.3f}" for v in row)] for s, row in zip(tasks, matrix)]
+        md += [f"**{caption}**", _markdown(header, rows, "l" + "r" * len(tasks))]
+        tex_rows = [[latex_escape(r[0]), *r[1:]] for r in rows]
+        tex += ["% " + caption + "\n" + _latex([latex_escape(h) for h in header], tex_rows, "l" + "r" * len(tasks)),
+                r"\medskip"]  # fmt: skip
+    caption = (f"Agreement with the tree of the {reference}: adjusted Rand index of the two trees cut into k clusters; "
+               "inner-category entropy of each tree's clusters against the known kinds (nats; 0 = pure); Mantel: "
+               f"Spearman correlation of the off-diagonal entries with the {reference} matrix, permutation p-value.")  # fmt: skip
+    head = ["view", "k", "ARI vs reference tree", "entropy (view)", "entropy (reference)", "Mantel rho", "Mantel p"]
+    rows = [[r["view"], str(int(r["k"])), _number(r["ari"], 2), _number(r["entropy"], 2),
+             _number(r["reference_entropy"], 2), _number(r["mantel"], 2), _number(r["mantel_p"], 3)]
+            for _, r in trees.iterrows()]  # fmt: skip
+    md += [f"**{caption}**", _markdown(head, rows, "lrrrrrr")]
+    tex += ["% " + caption + "\n" + _latex(head, [[latex_escape(c) for c in r] for r in rows], "lrrrrrr")]
+    md += [f"Note: {note}" for note in notes]
+    tex += [f"Note: {latex_escape(note)}" for note in notes]
+    return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
+
+
 def write_table(path_md: str | Path, path_tex: str | Path, tables: dict[str, str]):
-    """Write the Markdown and LaTeX of :func:`scenario_table` (each atomically)."""
+    """Write the Markdown and LaTeX of :func:`scenario_table` or :func:`attribute_table` (each atomically)."""
     for path, key in ((path_md, "md"), (path_tex, "tex")):
         with atomic_path(path) as tmp:
             Path(tmp).write_text(tables[key], encoding="utf-8")

@@ -1,12 +1,12 @@
 """Supervised training of the source / reference classifiers, with validation-based checkpoint selection.
 
-``train_classifier`` runs SGD with momentum and weight decay under a per-step cosine learning-rate
-schedule on a training objective chosen by name (``advtransfer.registry.OBJECTIVES``; ``"ce"``:
-cross-entropy), evaluates on the VALIDATION split after every epoch and keeps the weights of the best
-epoch. It never sees test data. On CPU the result is a deterministic function of (initial weights, data,
-hyper-parameters, objective, seed). With ``checkpoint_dir`` it writes one atomic checkpoint per epoch
-and a later call with the same arguments resumes from it and ends with exactly the weights of an
-uninterrupted run.
+``train_classifier`` runs SGD with momentum and weight decay (or Adadelta, ``optimizer="adadelta"``, as
+the paper trains its CelebA attribute models) under a per-step cosine learning-rate schedule on a training
+objective chosen by name (``advtransfer.registry.OBJECTIVES``; ``"ce"``: cross-entropy), evaluates on the
+VALIDATION split after every epoch and keeps the weights of the best epoch. It never sees test data. On
+CPU the result is a deterministic function of (initial weights, data, hyper-parameters, objective, seed).
+With ``checkpoint_dir`` it writes one atomic checkpoint per epoch and a later call with the same arguments
+resumes from it and ends with exactly the weights of an uninterrupted run.
 
 An objective is ``function(model, x, y, **objective_params) -> (loss, logits)``: the scalar loss a
 training step minimises and the logits of the batch it saw (for the running training accuracy). It is
@@ -43,6 +43,7 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 CHECKPOINT_FORMAT = "advtransfer-train-checkpoint/1"
 
 Objective = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+OPTIMIZERS = ("sgd", "adadelta")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TrainResult:
     wall_seconds: wall time of this call.
     objective, objective_params: the training objective's registry name and its keyword arguments (as
         plain JSON values), for the model's sidecar.
+    optimizer: "sgd" or "adadelta".
     """
 
     best_state: dict[str, torch.Tensor]
@@ -74,6 +76,7 @@ class TrainResult:
     completed: bool = True  # False when ``stop_after`` ended the call before ``epochs``
     objective: str = "ce"
     objective_params: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "sgd"
 
 
 def checkpoint_path(checkpoint_dir: str | Path) -> Path:
@@ -163,6 +166,7 @@ def train_classifier(
     amp: bool | None = None,
     objective: str = "ce",
     objective_params: dict[str, Any] | None = None,
+    optimizer: str = "sgd",
 ) -> TrainResult:
     """Train ``model`` (in place) on ``objective``; select the epoch with the best validation accuracy.
 
@@ -173,16 +177,20 @@ def train_classifier(
     parameter. The learning rate follows lr * (1 + cos(pi * t / T)) / 2 over the T = epochs * steps
     optimiser steps.
 
+    ``optimizer``: ``"sgd"`` (torch.optim.SGD with ``momentum`` and ``weight_decay``, the default) or
+    ``"adadelta"`` (torch.optim.Adadelta(lr=lr, weight_decay=weight_decay); ``momentum`` is ignored), both
+    under that schedule; another name raises ValueError.
+
     ``objective``: a name in ``advtransfer.registry.OBJECTIVES`` (``"ce"``: cross-entropy, the default);
     ``objective_params``: keyword arguments for it (plain JSON values). An unknown name or parameters the
     objective does not take raise ValueError. Validation (and so the selection) always uses cross-entropy.
 
     ``checkpoint_dir``: after every epoch write ``checkpoint.safetensors`` there (atomically), holding the
     model, optimiser and generator states, the best-so-far weights, the history and a fingerprint of
-    the arguments (objective and its parameters included), initial weights and data. A later call
-    finding it resumes after its epoch if the fingerprint matches (else warns and starts afresh); an
-    unreadable checkpoint raises ValueError naming the file. ``stop_after``: train at most this many
-    epochs in this call (time-limited jobs; pair it with ``checkpoint_dir``).
+    the arguments (objective and its parameters, and the optimizer unless SGD, included), initial weights
+    and data. A later call finding it resumes after its epoch if the fingerprint matches (else warns and
+    starts afresh); an unreadable checkpoint raises ValueError naming the file. ``stop_after``: train at
+    most this many epochs in this call (time-limited jobs; pair it with ``checkpoint_dir``).
 
     On CUDA (only): cudnn.benchmark, channels_last and, when ``amp`` is None or True and the GPU
     supports it, bfloat16 autocast. On return the model holds the best weights, in eval mode, on
@@ -191,12 +199,15 @@ def train_classifier(
     started = time.perf_counter()
     device = resolve_device(device)
     _check_arguments(train_x, train_y, val_x, val_y, epochs, batch_size)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"train_classifier: unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
     loss_fn, params = resolve_objective(objective, objective_params)
     train_y, val_y = train_y.long(), val_y.long()
     run = _setup(
         model, train_x, train_y, val_x, val_y, device=device, epochs=epochs, batch_size=batch_size, lr=lr,
         momentum=momentum, weight_decay=weight_decay, seed=seed, augment=augment, amp=amp,
         checkpoint_dir=checkpoint_dir, objective=objective, loss_fn=loss_fn, objective_params=params,
+        optimizer=optimizer,
     )  # fmt: skip
     state = _resume(run, model)
     start_epoch = len(state.history) + 1
@@ -244,6 +255,7 @@ def train_classifier(
         completed=len(state.history) == epochs,
         objective=objective,
         objective_params=params,
+        optimizer=optimizer,
     )
 
 
@@ -298,10 +310,12 @@ def _check_arguments(train_x, train_y, val_x, val_y, epochs: int, batch_size: in
 
 def _setup(
     model, train_x, train_y, val_x, val_y, *, device, epochs, batch_size, lr, momentum, weight_decay, seed,
-    augment, amp, checkpoint_dir, objective, loss_fn, objective_params,
+    augment, amp, checkpoint_dir, objective, loss_fn, objective_params, optimizer="sgd",
 ) -> _Run:  # fmt: skip
     """Fingerprint the run (before the model moves), put the model (and the data, if small) on ``device``,
-    and create the optimiser and the seeded generator. Labels are already int64."""
+    and create the optimiser (``optimizer``: "sgd" or "adadelta") and the seeded generator. Labels are
+    already int64. The fingerprint names the optimizer only when it is not SGD, so checkpoints written
+    before the option existed still resume."""
     fingerprint = None if checkpoint_dir is None else {
         "format": CHECKPOINT_FORMAT,
         "epochs": epochs,
@@ -316,6 +330,8 @@ def _setup(
         "initial_weights": _digest(model.state_dict().items()),
         "data": _digest([("train_x", train_x), ("train_y", train_y), ("val_x", val_x), ("val_y", val_y)]),
     }  # fmt: skip
+    if fingerprint is not None and optimizer != "sgd":
+        fingerprint["optimizer"] = optimizer
 
     cuda = device.type == "cuda"
     if cuda:
@@ -324,7 +340,10 @@ def _setup(
     else:
         model.to(device)
     use_amp = cuda and (amp if amp is not None else True) and torch.cuda.is_bf16_supported()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "adadelta":
+        opt = torch.optim.Adadelta(model.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(seed))
 
@@ -334,7 +353,7 @@ def _setup(
         data_x, data_y = train_x.to(device), train_y.to(device)
 
     return _Run(
-        device=device, cuda=cuda, use_amp=use_amp, optimizer=optimizer, generator=generator, data_x=data_x,
+        device=device, cuda=cuda, use_amp=use_amp, optimizer=opt, generator=generator, data_x=data_x,
         data_y=data_y, epochs=epochs, batch_size=batch_size,
         steps_per_epoch=_steps_per_epoch(len(train_x), batch_size), lr=lr, augment=augment, loss_fn=loss_fn,
         objective_params=objective_params, fingerprint=fingerprint,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from advtransfer import names, scenarios
+from advtransfer import affinity, attributes, names, scenarios
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES
+from advtransfer.registry import TASKS as TASK_SPECS
 
 BASE = Path(workflow.basedir)
 SCRIPTS = BASE / "scripts"
@@ -145,17 +146,22 @@ SCENARIOS = config.get("scenarios") or {}
 # the jobs whose entry changed.
 NETWORKS = {}
 OUTPUTS = {}  # experiment -> the files rule `all` asks for
+OWN_DATASETS = (
+    {}
+)  # experiment -> data sets its family's own rules read (besides its network jobs')
 
 
-def add_experiment(experiment, outputs, networks=None):
+def add_experiment(experiment, outputs, networks=None, datasets=()):
     """Register an experiment (a family's rules file does, for each of its config blocks): the files rule
-    `all` asks for and, for a family that trains networks, its normalised network jobs (see above).
+    `all` asks for and, for a family that trains networks, its normalised network jobs (see above); a
+    family with rules of its own names the data sets they read in ``datasets`` (each gets a `dataset` job).
     """
     if experiment in OUTPUTS:
         raise WorkflowError(f"experiment {experiment!r} is registered twice")
     OUTPUTS[experiment] = outputs
     if networks is not None:
         NETWORKS[experiment] = networks
+    OWN_DATASETS[experiment] = list(datasets)
 
 
 def check_experiments():
@@ -212,20 +218,25 @@ def network_param(kind, name_wildcard, *keys):
 
 
 def dataset_key(name):
-    """File-name key of a data set: its registry name, or imagefolder_<hash> for a folder."""
+    """File-name key of a data set's files: its image set (one `dataset` job for every labelling of the same
+    images, e.g. the shapes world's), or imagefolder_<hash> for a folder."""
     name = names.canonical_dataset(name)
     if names.is_imagefolder(name):
         folder = str(names.imagefolder_root(name).resolve())
         return f"imagefolder_{hashlib.sha256(folder.encode()).hexdigest()[:10]}"
-    return name
+    return names.image_set(name)
 
 
 def dataset_names():
-    """{key: data-set name} of every data set an experiment of this config reads."""
+    """{key: data-set name} of every image set an experiment of this config reads; for labellings of the
+    same images, the first of them in the registry (whichever the config uses, so the job never changes).
+    """
+    used = [d for description in NETWORKS.values() for d in description["datasets"]]
+    used += [d for datasets in OWN_DATASETS.values() for d in datasets]
+    keys = {dataset_key(d): names.canonical_dataset(d) for d in used}
     return {
-        dataset_key(d): names.canonical_dataset(d)
-        for description in NETWORKS.values()
-        for d in description["datasets"]
+        key: next((n for n in DATASETS if dataset_key(n) == key), name)
+        for key, name in keys.items()
     }
 
 
@@ -330,6 +341,17 @@ def code_hash(script):
     return digest.hexdigest()[:16]
 
 
+def reader_hash(wildcards):
+    """Hash of the module that reads (or renders) a `dataset` job's data set: the registry names it by import
+    path, which code_hash cannot follow, so an edit of e.g. advtransfer/shapes.py reruns the dataset job and,
+    through its marker, every job downstream."""
+    name = dataset_names()[wildcards.dataset]
+    if names.is_imagefolder(name):
+        return ""
+    file = _module_file(DATASETS[name].reader.partition(":")[0])
+    return hashlib.sha256(file.read_bytes()).hexdigest()[:16] if file else ""
+
+
 def gpu_request():
     """gpu=1 for rules that train, attack or differentiate networks when config `device` is cuda or auto.
 
@@ -339,14 +361,45 @@ def gpu_request():
     return 1 if config["device"] in ("cuda", "auto") else 0
 
 
+# ------------------------------------------------------------------------------------------- tasks
+TASKS_BLOCKS = config.get("tasks") or {}
+
+
+def task_models(wildcards):
+    """Every task network of a tasks block, as inputs of its jobs. The trained shapes-world networks, or the local
+    weight files of a zoo (so replacing one reruns the matrices)."""
+    block = TASKS_BLOCKS[wildcards.tasks]
+    if affinity.is_zoo(block):
+        return [e["weights"] for e in block["zoo"] if e.get("weights")]
+    return [
+        f"results/{wildcards.tasks}/models/{task}.safetensors"
+        for task in block["tasks"]
+    ]
+
+
+def task_images(wildcards):
+    """The marker of the images a tasks block reads: the shapes world, or the zoo's data set."""
+    block = TASKS_BLOCKS[wildcards.tasks]
+    return dataset_marker(
+        block["images"]["dataset"] if affinity.is_zoo(block) else "shapes"
+    )
+
+
 # ------------------------------------------------------------------------------------- reproduction
 RUN_SCENARIOS = [
     name for name in config["experiments"] if name in SCENARIOS
 ]  # in the run's order
+RUN_ATTRIBUTES = [
+    name for name in config["experiments"] if name in (config.get("attributes") or {})
+]
+RUN_TASKS = [
+    name for name in config["experiments"] if name in (config.get("tasks") or {})
+]
 
 
 def reproduction_inputs(wildcards):
-    """The synthetic sweep and each scenario's summary and design check, for the experiments of the run."""
+    """The synthetic sweep, each scenario's summary and design check and each attributes experiment's summary,
+    design check and identity check, for the experiments of the run."""
     return {
         "sweep": (
             ["results/synthetic/sweep.csv"]
@@ -355,4 +408,12 @@ def reproduction_inputs(wildcards):
         ),
         "summaries": [f"results/{name}/summary.csv" for name in RUN_SCENARIOS],
         "designs": [f"results/{name}/design.csv" for name in RUN_SCENARIOS],
+        "attribute_summaries": [
+            f"results/{name}/attributes.csv" for name in RUN_ATTRIBUTES
+        ],
+        "attribute_designs": [f"results/{name}/design.csv" for name in RUN_ATTRIBUTES],
+        "attribute_checks": [
+            f"results/{name}/identity_check.csv" for name in RUN_ATTRIBUTES
+        ],
+        "task_trees": [f"results/{name}/trees.csv" for name in RUN_TASKS],
     }

@@ -24,6 +24,7 @@ rule dataset:
         mirrors=config["data"]["mirrors"],
         download=config["data"]["download"],
         code=code_hash("scripts/dataset.py"),
+        reader=reader_hash,
     script:
         "../scripts/dataset.py"
 

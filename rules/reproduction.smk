@@ -28,6 +28,8 @@ rule reproduction:
     params:
         criteria=config["reproduction"],
         scenarios=[(name, SCENARIOS[name]["outcome"]) for name in RUN_SCENARIOS],
+        attributes=[(name, ATTRIBUTES[name]["outcome"]) for name in RUN_ATTRIBUTES],
+        tasks=RUN_TASKS,
         code=code_hash("scripts/reproduction.py"),
     script:
         "../scripts/reproduction.py"

@@ -12,7 +12,7 @@ from advtransfer.io import atomic_path, save_csv
 
 p = sm.params
 criteria = dict(p.criteria)
-claims, designs = [], []
+claims, designs, spreads = [], [], []
 if sm.input.sweep:
     claims += rp.synthetic_claims(pd.read_csv(sm.input.sweep[0]), criteria)
 else:
@@ -23,9 +23,24 @@ for (scenario, outcome), summary_path, design_path in zip(p.scenarios, sm.input.
     designs.append(design.assign(scenario=scenario))
 if not p.scenarios:
     claims += rp.not_run_claims("a scenario (e.g. digits)", rp.SCENARIO_CLAIM_IDS)
+for (experiment, outcome), summary_path, design_path, check_path in zip(
+    p.attributes, sm.input.attribute_summaries, sm.input.attribute_designs, sm.input.attribute_checks
+):
+    design = pd.read_csv(design_path)
+    claims += rp.attribute_claims(
+        experiment, pd.read_csv(summary_path), design, pd.read_csv(check_path), outcome, criteria
+    )
+    spreads.append(design.assign(experiment=experiment))
+for experiment, trees_path in zip(p.tasks, sm.input.task_trees):
+    claims += rp.task_claims(experiment, pd.read_csv(trees_path), criteria)
+if not p.tasks:
+    claims += rp.not_run_claims("a tasks experiment (e.g. shapes_tasks)", rp.TASK_CLAIM_IDS)
+if not p.attributes:
+    claims += rp.not_run_claims("an attributes experiment (e.g. shapes_attributes)", rp.ATTRIBUTE_CLAIM_IDS)
 claims = pd.DataFrame(claims, columns=rp.COLUMNS)
 design = pd.concat(designs, ignore_index=True) if designs else pd.DataFrame()
+spread = pd.concat(spreads, ignore_index=True) if spreads else pd.DataFrame()
 save_csv(sm.output.csv, claims)
 with atomic_path(sm.output.md) as tmp:
-    Path(tmp).write_text(rp.report_markdown(claims, design, criteria), encoding="utf-8")
+    Path(tmp).write_text(rp.report_markdown(claims, design, criteria, spread), encoding="utf-8")
 log.info("verdicts: %s", rp.verdict_counts(claims))

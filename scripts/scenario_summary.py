@@ -6,22 +6,11 @@ from _job import log, sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
+from advtransfer.io import json_scalars as scalars
 from advtransfer.io import load_json, save_csv
+from advtransfer.scenarios import ADVERSARIAL_METRICS
 from advtransfer.stats import outcome_separation, rank_correlations
 from advtransfer.tables import scenario_table, write_table
-
-# tau1, tau2, tau1_tau2, alpha: at the source's features (the theory's f_S); *_logits: at its logits.
-ADVERSARIAL_METRICS = [
-    "tau1", "tau2", "tau1_tau2", "alpha",
-    "tau1_logits", "tau2_logits", "tau1_tau2_logits", "alpha_logits",
-    "cross_adv_loss", "reference_adv_accuracy",
-]  # fmt: skip
-
-
-def scalars(path):
-    """The JSON file's number entries (per-draw lists and training histories stay in the file)."""
-    return {k: v for k, v in load_json(path).items() if isinstance(v, (int, float, bool)) or v is None}
-
 
 p = sm.params
 target = {c.lower() for c in p.target_classes}
@@ -49,7 +38,7 @@ summary = pd.DataFrame(rows).sort_values(["outside_fraction", "source", "seed"],
 design = outcome_separation(summary, p.outcomes)
 correlations = pd.concat(
     [
-        rank_correlations(summary, ADVERSARIAL_METRICS, outcome=o, cluster="seed", n_boot=p.n_boot, seed=0)
+        rank_correlations(summary, list(ADVERSARIAL_METRICS), outcome=o, cluster="seed", n_boot=p.n_boot, seed=0)
         for o in p.outcomes
     ],
     ignore_index=True,

@@ -385,3 +385,25 @@ def test_transferability_does_not_keep_autograd_graphs():
                                       generator=torch.Generator().manual_seed(0))
         for name in ("tau1", "tau2", "alpha", "align", "tau1_x", "norm_s_x"):
             assert getattr(res, name).grad_fn is None, (method, name)
+
+
+def test_transferability_matrix_equals_the_pairwise_measures():
+    """One attack per model and one jvp per ordered pair give what transferability() gives pair by pair."""
+    from advtransfer.metrics import transferability, transferability_matrix
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, m)).double() for m in (3, 4, 5)]
+    x = torch.randn(40, 6, dtype=torch.float64)
+    matrix = transferability_matrix(nets, x, method="exact", batch_size=16)
+    for i in range(3):
+        for j in range(3):
+            if i == j:
+                assert matrix.tau1[i, j] == matrix.tau2[i, j] == matrix.alpha[i, j] == 1.0
+                continue
+            pair = transferability(nets[i], nets[j], x, method="exact")
+            assert torch.allclose(matrix.tau1[i, j], pair.tau1, atol=1e-12)
+            assert torch.allclose(matrix.tau2[i, j], pair.tau2, atol=1e-12)
+            assert torch.allclose(matrix.alpha[i, j], pair.alpha, atol=1e-12)
+    assert torch.allclose(matrix.tau1, matrix.tau1.T)  # tau1 is symmetric; tau2 and alpha need not be
+    lanczos = transferability_matrix(nets, x, method="lanczos", tol=1e-10, max_iter=50)
+    assert torch.allclose(lanczos.tau1_tau2, matrix.tau1_tau2, atol=1e-6)

@@ -11,7 +11,7 @@ import pytest
 from advtransfer import reproduction as rp
 from advtransfer.stats import outcome_separation, spearman_difference
 
-CRITERIA = dict(level=0.95, n_boot=300, seed=0, min_correlation=0.0, min_separation=5.0, identity_rtol=1e-6,
+CRITERIA = dict(level=0.95, n_boot=300, seed=0, min_correlation=0.0, min_separation=5.0, identity_rtol=1e-6, mantel_alpha=0.05,
                 range_tolerance=1e-9, metrics=["tau1_tau2", "cross_adv_loss"])  # fmt: skip
 
 

@@ -165,3 +165,27 @@ def test_two_labellings_of_the_same_images_get_disjoint_pools():
     }  # fmt: skip
     splits = network_jobs(block)["splits"]
     assert splits["source_red"]["pool"]["stratify"] is False and splits["target"]["pool"]["side"] == "target"
+
+
+def test_rendered_split_is_cached_once_and_read_back_identically(tmp_path, monkeypatch):
+    from advtransfer import shapes
+
+    shapes.cached_split.cache_clear()
+    first = shapes.cached_split(str(tmp_path), "test")
+    path = shapes.cache_path(tmp_path, "test")
+    assert path.is_file() and path.parent == tmp_path / "shapes"
+    shapes.cached_split.cache_clear()
+    monkeypatch.setattr(shapes, "split_batch", lambda *a: (_ for _ in ()).throw(AssertionError("re-rendered")))
+    again = shapes.cached_split(str(tmp_path), "test")  # read from the file, never rendered
+    for field in ("images", "mask", "main", "edges", "depth"):
+        assert torch.equal(getattr(first, field), getattr(again, field)), field
+    assert first.factors.keys() == again.factors.keys()
+    assert all(torch.equal(first.factors[k], again.factors[k]) for k in first.factors)
+    images, labels = shapes.read_shapes(tmp_path, "test", verify=True, seed=0, test_fraction=0.2, labelling="is_red")
+    assert torch.equal(images, first.images) and torch.equal(labels, shapes.labels(first.factors, "is_red"))
+    shapes.cached_split.cache_clear()
+    path.write_bytes(b"truncated")  # an unreadable cache is rendered afresh and replaced
+    monkeypatch.undo()
+    assert torch.equal(shapes.cached_split(str(tmp_path), "test").images, first.images)
+    assert path.stat().st_size > 1000
+    shapes.cached_split.cache_clear()

@@ -245,3 +245,60 @@ def test_objective_and_params_are_in_the_resume_fingerprint(tmp_path, scaled):
     assert again.resumed_from_epoch == 2 and again.epochs_run == 0
     assert again.objective == "scaled" and again.objective_params == {"scale": 0.5}
     assert _equal_states(again.final_state, res.final_state)
+
+
+# ------------------------------------------------------------------------------------------ optimizers
+def test_adadelta_trains_a_separable_task():
+    """optimizer="adadelta" (the paper's CelebA attribute models: Adadelta, lr 1.0) learns; momentum is ignored."""
+    x, y = _task()
+    hp = {**HP, "lr": 1.0}
+    res = train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=4, optimizer="adadelta", **hp)
+    losses = [h["train_loss"] for h in res.history]
+    assert losses[-1] < losses[0] and all(math.isfinite(v) for v in losses)
+    assert res.best_val_accuracy >= 0.9 and res.optimizer == "adadelta"
+    hp0 = {**hp, "momentum": 0.0}
+    other = train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=4, optimizer="adadelta", **hp0)
+    assert _equal_states(res.final_state, other.final_state)
+    sgd = train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=4, **hp)
+    assert not torch.equal(sgd.final_state["head.weight"], res.final_state["head.weight"])
+
+
+def test_unknown_optimizer_raises_naming_the_choices():
+    x, y = _task()
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adam'.*'sgd', 'adadelta'"):
+        train_classifier(_model(), x[:64], y[:64], x[64:], y[64:], epochs=1, optimizer="adam", **HP)
+
+
+def test_default_optimizer_is_sgd_with_unchanged_weights():
+    x, y = _task()
+    data = (x[:64], y[:64], x[64:], y[64:])
+    default = train_classifier(_model(), *data, epochs=2, augment=True, **HP)
+    explicit = train_classifier(_model(), *data, epochs=2, augment=True, optimizer="sgd", **HP)
+    assert default.optimizer == explicit.optimizer == "sgd"
+    assert _equal_states(default.final_state, explicit.final_state) and default.history == explicit.history
+
+
+def test_adadelta_resumes_exactly_and_the_optimizer_is_in_the_fingerprint(tmp_path):
+    x, y = _task()
+    data = (x[:64], y[:64], x[64:], y[64:])
+    hp = {**HP, "lr": 1.0}
+
+    def stored_fingerprint():
+        with safe_open(str(checkpoint_path(tmp_path)), framework="pt") as f:
+            return json.loads(f.metadata()["json"])["fingerprint"]
+
+    train_classifier(_model(), *data, epochs=3, checkpoint_dir=tmp_path, **hp)
+    assert "optimizer" not in stored_fingerprint()  # SGD checkpoints keep the fingerprint they always had
+    with pytest.warns(UserWarning, match=r"changed: optimizer\)"):
+        first = train_classifier(
+            _model(), *data, epochs=3, checkpoint_dir=tmp_path, stop_after=1, optimizer="adadelta", **hp
+        )
+    assert first.resumed_from_epoch is None and stored_fingerprint()["optimizer"] == "adadelta"
+    assert any(k.endswith(".square_avg") for k in load_tensors(checkpoint_path(tmp_path)))
+    resumed = train_classifier(_model(), *data, epochs=3, checkpoint_dir=tmp_path, optimizer="adadelta", **hp)
+    straight = train_classifier(_model(), *data, epochs=3, optimizer="adadelta", **hp)
+    assert resumed.resumed_from_epoch == 1 and resumed.history == straight.history
+    assert _equal_states(resumed.final_state, straight.final_state)
+    with pytest.warns(UserWarning, match=r"changed: optimizer\)"):
+        back = train_classifier(_model(), *data, epochs=3, checkpoint_dir=tmp_path, **hp)
+    assert back.resumed_from_epoch is None

@@ -28,17 +28,25 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 
 def test_dry_run_default_config_builds_expected_dag():
+    from tests.test_attributes import attribute_jobs
     from tests.test_scenarios import SCENARIO_JOBS
 
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules").stdout
+    network = {rule: SCENARIO_JOBS.get(rule, 0) + n for rule, n in attribute_jobs(6, 2).items()}
     assert job_counts(out) == {
         "synthetic_data": 1,
         "synthetic_target": 1,
         "synthetic_sweep": 5,
         "synthetic_summary": 1,
         "synthetic_figure": 1,
-        "dataset": 1,  # digits: bundled with scikit-learn
+        "dataset": 2,  # digits (bundled with scikit-learn) and the shapes world (rendered)
         **SCENARIO_JOBS,
+        **network,  # digits' and shapes_attributes' network jobs
+        "train_task": 9,  # shapes_tasks
+        "task_atm": 1,
+        "task_tau": 1,
+        "task_affinity": 1,
+        "task_trees": 1,
         "reproduction": 1,
         "all": 1,
     }
@@ -111,6 +119,13 @@ def test_tiny_run_writes_the_reproduction_report_with_every_claim(tiny_run):
     table, design = md.split("## Design checks")
     assert table.count("\n| synthetic |") == len(synthetic) and table.count("\n| tinydigits |") == len(scenario)
     assert design.count("\n| tinydigits | probe_accuracy") == 3  # the 2- and 5-shot probes and the all-data probe
+    attributes = claims[claims["experiment"] == "tinyattributes"]["claim_id"].tolist()
+    assert any(c.startswith("attributes_transfer_") for c in attributes)
+    assert any(c.startswith("defining_first_") for c in attributes)  # the shapes world's identity is known
+    assert table.count("\n| tinyattributes |") == len(attributes)
+    assert design.count("\n| tinyattributes | probe_accuracy") == 3
+    tasks = claims[claims["experiment"] == "tinytasks"]["claim_id"].tolist()
+    assert {"tasks_agree_ATM_eps_0.03", "tasks_agree_ATM_eps_0.06", "tasks_agree_tau1_tau2_(encoders)"} <= set(tasks)
 
 
 def test_tiny_run_bounds_hold_and_t0_is_perfectly_transferable(tiny_run):
@@ -196,8 +211,12 @@ def test_report_holds_every_figure_and_table_with_captions(tiny_run):
     html = (tiny_run / "report.html").read_text()
     for caption in ("Figure 2 (Section 4.1", "Figure 3 (Section 4.2)", "All rows of the synthetic sweep",
                     "Scenario tinydigits: Spearman", "Scenario tinydigits: one row per source",
-                    "Scenario tinydigits, design check", "Claims vs findings"):  # fmt: skip
+                    "Scenario tinydigits, design check", "Claims vs findings",
+                    "Attributes experiment tinyattributes (Section 4.3, Table 1)",
+                    "Attributes experiment tinyattributes: Spearman", "Figure 4 (Section 4.4) for tasks experiment tinytasks",
+                    "Tasks experiment tinytasks (Section 4.4): the adversarial transferability matrix"):  # fmt: skip
         assert caption in html, caption
     for name in ("figure2.png", "sweep.csv", "figure3.png", "summary.csv", "correlations.csv", "design.csv",
-                 "reproduction.csv"):  # fmt: skip
+                 "reproduction.csv", "attributes.png", "attributes.csv", "identity_check.csv", "figure4.png",
+                 "atm.csv", "trees.csv"):  # fmt: skip
         assert name in html, name

@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The tiny synthetic experiment and the tiny digits scenario together (tests/conftest.py runs them once).
+# The tiny synthetic experiment, digits scenario, attributes and tasks experiments together
+# (tests/conftest.py runs them once).
 TINY = (
     "--configfile",
     "tests/configs/tiny.yaml",
     "tests/configs/tiny_digits.yaml",
+    "tests/configs/tiny_attributes.yaml",
+    "tests/configs/tiny_tasks.yaml",
     "--config",
-    "experiments=[synthetic,tinydigits]",
+    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks]",
 )
 COPIED = (
     "Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "report", "advtransfer",

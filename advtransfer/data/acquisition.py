@@ -30,6 +30,17 @@ DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 _FILE_MODE = 0o644  # installed data files are world-readable (atomic_path's temp files start as 0600)
 
+# Folders of images that the readers of some entries need besides their checksummed files (entry folder ->
+# (sub-folder, where to get it)); ensure_dataset checks they exist but neither copies nor downloads them.
+IMAGE_FOLDERS = {
+    "celeba": (
+        "img_align_celeba",
+        "unzip CelebA's img_align_celeba.zip (the aligned and cropped JPEGs) from "
+        "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html there (or let torchvision.datasets.CelebA(root, "
+        "download=True) fetch everything from Google Drive; it needs the gdown package)",
+    ),
+}
+
 
 class DataIntegrityError(ValueError):
     """A dataset file exists but is not the official one (checksum mismatch) or cannot be parsed."""
@@ -54,7 +65,11 @@ def dataset_files(name: str, data_root: str | os.PathLike) -> list[Path]:
 
 def _how_to_fix(spec: DatasetEntry, data_root: Path) -> str:
     folder = data_root / spec.folder
-    lines = [f"expected in {folder}/: {', '.join(spec.files)}", "fix it by one of:"]
+    images = IMAGE_FOLDERS.get(spec.folder)
+    expected = f"expected in {folder}/: {', '.join(spec.files)}"
+    if images:
+        expected += f", and the folder {images[0]}/ of images ({images[1]})"
+    lines = [expected, "fix it by one of:"]
     lines.append(f"  - put those files there (torchvision's layout '{spec.folder}/' under data_root {data_root})")
     hint = "  - add a mirror folder holding them (flat, in the same layout"
     if spec.archive:
@@ -63,7 +78,10 @@ def _how_to_fix(spec: DatasetEntry, data_root: Path) -> str:
         hint += ", or the .gz files as the Fashion-MNIST site ships them, e.g. Debian's package "
         hint += f"dataset-fashion-mnist: {DEBIAN_FASHION_MNIST}"
     lines.append(hint + ")")
-    lines.append("  - or set download: true (needs internet access to the official site)")
+    if spec.archive or spec.gz_urls:
+        lines.append("  - or set download: true (needs internet access to the official site)")
+    else:
+        lines.append(f"  (download: true cannot fetch {spec.name}: no download is registered for it)")
     return "\n".join(lines)
 
 
@@ -83,8 +101,9 @@ def ensure_dataset(
     official tarball; copied/decompressed/extracted atomically); a torchvision download when ``download``.
     A file in ``data_root`` with a wrong checksum is replaced from a mirror when one has a good copy.
     Raises FileNotFoundError (saying which files are expected where and how to fix it) when files are
-    missing, DataIntegrityError (a ValueError naming the file and both checksums) when the only
-    candidates are corrupt.
+    missing, or an entry's folder of images (``IMAGE_FOLDERS``: CelebA's img_align_celeba/, never copied
+    or downloaded, its JPEGs not checksummed), DataIntegrityError (a ValueError naming the file and both
+    checksums) when the only candidates are corrupt.
     """
     if is_imagefolder(name):  # the user's own folder: nothing to fetch, only to check
         splits = imagefolder_splits(name)
@@ -117,6 +136,10 @@ def ensure_dataset(
         todo = _download(spec, data_root, folder, todo, verify, problems)
     if todo:
         _raise_unresolved(spec, data_root, todo, problems, mirrors, download)
+    images = IMAGE_FOLDERS.get(spec.folder)
+    if images and not (folder / images[0]).is_dir():
+        missing = f"{spec.name}: missing the folder {folder / images[0]}/"
+        raise FileNotFoundError(f"{missing}\n{_how_to_fix(spec, data_root)}")
     return folder
 
 
@@ -247,6 +270,10 @@ def _install_from_archive(spec, archive: Path, folder: Path, todo, verify, probl
 
 def _download(spec, data_root: Path, folder: Path, todo, verify, problems) -> list[str]:
     """Download the official files with torchvision into a staging folder, then install from it."""
+    if not (spec.archive or spec.gz_urls):
+        for f in todo:
+            problems[f].append(f"no download is registered for {spec.name}")
+        return todo
     from torchvision.datasets import utils as tvu
 
     staging = data_root / f".download-{spec.name}"
