@@ -145,11 +145,14 @@ def attribute_jobs(n_sources: int, n_seeds: int) -> dict[str, int]:
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize(("experiment", "n_sources", "n_seeds"), [("shapes_attributes", 6, 2), ("shapes_attributes_full", 14, 3)])
-def test_dry_run_builds_the_shapes_attribute_dags(experiment, n_sources, n_seeds):
+@pytest.mark.parametrize(
+    ("experiment", "n_sources", "n_seeds"), [("shapes_attributes", 6, 2), ("shapes_attributes_full", 14, 3), ("celeba", 40, 1)]
+)  # fmt: skip
+def test_dry_run_builds_the_attribute_dags(experiment, n_sources, n_seeds):
+    """The quick and full shapes blocks, and the paper's CelebA block (its files need not be present to plan)."""
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules", "--config", f"experiments=[{experiment}]").stdout
     assert job_counts(out) == {
-        "dataset": 1,  # one job for every labelling of the shapes world's images
+        "dataset": 1,  # one job for every labelling of the same images
         **attribute_jobs(n_sources, n_seeds),
         "reproduction": 1,
         "all": 1,
