@@ -3,7 +3,7 @@ place for what train_task, task_atm, task_tau and task_affinity all read."""
 
 from _job import sm
 
-from advtransfer.tasks import experiment_images, task_inputs, task_targets
+from advtransfer.tasks import experiment_images, images_float, subset, task_inputs, task_targets
 
 
 def parts():
@@ -12,15 +12,18 @@ def parts():
     return experiment_images(p.root, p.images["n_train"], p.images["n_val"], p.images["n_test"], p.images["seed"])
 
 
+def clean_images(part, limit=None):
+    """The first ``limit`` images of ``part`` as float inputs in [0, 1], without any task's noise."""
+    return images_float(part[0])[:limit]
+
+
 def inputs_and_targets(part, tasks, limit=None):
     """{task: (inputs, targets)} of ``part`` (first ``limit`` images); tasks sharing the clean images share one
     tensor (the denoising task's inputs are its own, noisy)."""
     batch, idx = part
     if limit is not None:
-        from advtransfer.tasks import subset
-
         batch, idx = subset(batch, slice(0, limit)), idx[:limit]
-    clean = task_inputs(batch, "autoencoding", sm.params.images["seed"], idx)
+    clean = images_float(batch)
     out = {}
     for task in tasks:
         x = task_inputs(batch, task, sm.params.images["seed"], idx) if task == "denoising" else clean
@@ -40,12 +43,13 @@ def zoo_images():
     return load_images(name, p.root, "test", chosen, channels=3, size=size)
 
 
-def models():
-    """{task: network} in the matrices' order: the trained shapes-world networks, or the zoo's."""
-    if sm.params.zoo:
+def models(zoo=None):
+    """{task: network} in the matrices' order: the trained shapes-world networks (the job's model inputs), or
+    the networks of ``zoo`` (a zoo block's entries)."""
+    if zoo:
         from advtransfer.zoo import load_zoo_model, zoo_entries
 
-        return {e.name: load_zoo_model(e) for e in zoo_entries(sm.params.zoo)}
+        return {e.name: load_zoo_model(e) for e in zoo_entries(zoo)}
     from advtransfer.tasks import load_task_network
 
     return {task: load_task_network(path) for task, path in zip(sm.params.tasks, sm.input.models)}

@@ -14,7 +14,7 @@ from advtransfer.tasks import transfer_gains
 from advtransfer.zoo import zoo_gains
 
 p = sm.params
-networks = models()
+networks = models(p.zoo)
 if p.zoo:  # no labels: every network's loss is taken against its own clean prediction
     x = zoo_images()[: p.attack["n_images"]]
     outputs = {e["name"]: e["output"] for e in p.zoo}

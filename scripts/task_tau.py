@@ -3,7 +3,7 @@ features; a zoo network's output), advtransfer.metrics.transferability_matrix: o
 network, one jvp per pair, on clean test images; a second, label-free view of adversarial transferability."""
 
 from _job import log, sm  # noqa: I001 - the preamble first
-from _tasks import inputs_and_targets, models, parts, zoo_images
+from _tasks import clean_images, models, parts, zoo_images
 
 import pandas as pd
 
@@ -16,10 +16,10 @@ p, cfg = sm.params, sm.params.tau
 device = resolve_device(p.device)
 if p.zoo:  # a zoo network's output is its representation here (its encoder is not known)
     x = zoo_images()[: cfg["n_images"]]
-    graphs = [net.eval().to(device) for net in models().values()]
+    graphs = [net.eval().to(device) for net in models(p.zoo).values()]
 else:  # the task encoders' pooled features, on clean images
-    x = inputs_and_targets(parts()["test"], ["autoencoding"], limit=cfg["n_images"])["autoencoding"][0]
-    graphs = [inference_graph(net, "features").to(device) for net in models().values()]
+    x = clean_images(parts()["test"], cfg["n_images"])
+    graphs = [inference_graph(net, "features").to(device) for net in models(p.zoo).values()]
 result = transferability_matrix(
     graphs, x.to(device), method="lanczos", tol=cfg["tol"], max_iter=cfg["max_iter"], batch_size=cfg["batch_size"],
     linearize=True, generator=generator(p.seed),
