@@ -394,3 +394,16 @@ def block_problems(block: dict) -> list[tuple[str, str]]:
         if "dataset" in images or "image_size" in images:
             problems.append(("images", "images.dataset and images.image_size are for a zoo; the shapes world is 32x32"))
     return problems
+
+
+def task_views(atm, tau, affinity, tasks: Sequence[str]) -> tuple[dict[str, np.ndarray], str, np.ndarray]:
+    """The family's matrices from its tables (atm.csv, tau_matrix.csv, affinity.csv or None for a zoo): the
+    adversarial views {"ATM eps <e>": ..., "tau1 tau2 (encoders)", "tau1 (encoders)"}, the reference's name
+    and matrix. The reference is the knowledge-transfer affinity; a zoo has none (no labels), so its ATM views
+    are compared with the tau1 tau2 view, which then leaves the views."""
+    views = {f"ATM eps {eps:g}": square(group, "value", tasks) for eps, group in atm.groupby("eps")}
+    views["tau1 tau2 (encoders)"] = square(tau, "tau1_tau2", tasks)
+    views["tau1 (encoders)"] = square(tau, "tau1", tasks)
+    if affinity is not None:
+        return views, "knowledge transfer (affinity)", square(affinity, "value", tasks)
+    return views, "tau1 tau2 (encoders)", views.pop("tau1 tau2 (encoders)")

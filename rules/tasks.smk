@@ -183,13 +183,6 @@ rule task_trees:
         ),
         table_md="results/{tasks}/table.md",
         table_tex="results/{tasks}/table.tex",
-        png=report(
-            "results/{tasks}/figure4.png",
-            caption="../report/figure4.rst",
-            category="Tasks (Section 4.4)",
-            subcategory="{tasks}",
-        ),
-        pdf="results/{tasks}/figure4.pdf",
     log:
         "results/{tasks}/logs/trees.log",
     benchmark:
@@ -207,3 +200,40 @@ rule task_trees:
         code=code_hash("scripts/task_trees.py"),
     script:
         "../scripts/task_trees.py"
+
+
+rule task_figure:
+    input:
+        atm="results/{tasks}/atm.csv",
+        tau="results/{tasks}/tau_matrix.csv",
+        affinity=lambda w: (
+            []
+            if affinity.is_zoo(TASKS_BLOCKS[w.tasks])
+            else f"results/{w.tasks}/affinity.csv"
+        ),
+        trees="results/{tasks}/trees.csv",
+    output:
+        png=report(
+            "results/{tasks}/figure4.png",
+            caption="../report/figure4.rst",
+            category="Tasks (Section 4.4)",
+            subcategory="{tasks}",
+        ),
+        pdf="results/{tasks}/figure4.pdf",
+    log:
+        "results/{tasks}/logs/figure.log",
+    benchmark:
+        "results/{tasks}/benchmarks/figure.tsv"
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        kinds=lambda w: affinity.task_kinds(TASKS_BLOCKS[w.tasks]),
+        clustering=lambda w: TASKS_BLOCKS[w.tasks]["clustering"],
+        code=code_hash("scripts/task_figure.py"),
+    script:
+        "../scripts/task_figure.py"

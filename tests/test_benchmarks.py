@@ -16,7 +16,9 @@ from tests.workflow_helpers import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]  # the workflow case runs a Snakemake dry run
 
-DEFAULT_CASES = ("products", "virtual_attack", "transferability", "pgd", "training", "probe", "workflow", "scaling")
+DEFAULT_CASES = (
+    "products", "virtual_attack", "transferability", "pgd", "training", "probe", "atm", "workflow", "scaling",
+)  # fmt: skip
 KEYS = {"case", "machine", "torch", "device", "figures", "ratios", "goal", "met"}
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.test_workflow import job_counts
-from tests.workflow_helpers import snakemake
+from tests.workflow_helpers import TINY, snakemake
 
 pytestmark = pytest.mark.workflow
 
-CONFIGS = ("--configfile", "tests/configs/tiny.yaml", "tests/configs/tiny_digits.yaml")
-BOTH = ("--config", "experiments=[synthetic,tinydigits]")
+# the finished tiny run's own configs and experiments (another experiment list would rerun the report)
+CONFIGS = TINY[: TINY.index("--config")]
+BOTH = TINY[TINY.index("--config") :]
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +73,18 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
 
 def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
     counts = planned_after_editing(done, "metrics")
-    # the scenario's metrics jobs import advtransfer.metrics; so does the whole synthetic chain
-    # (advtransfer.synthetic imports it). Training, attacks and probes do not.
+    # the metrics jobs (4 digits + 6 attribute evaluations) and the tasks' tau matrix import
+    # advtransfer.metrics; so does the whole synthetic chain (advtransfer.synthetic imports it). Training,
+    # attacks and probes do not.
     assert counts == {
-        "metrics": 4,
+        "metrics": 4 + 6,
         "scenario_summary": 1,
         "scenario_figure": 1,
+        "attributes_summary": 1,
+        "attributes_figure": 1,
+        "task_tau": 1,
+        "task_trees": 1,
+        "task_figure": 1,
         "synthetic_data": 1,
         "synthetic_target": 1,
         "synthetic_sweep": 2,
@@ -90,23 +97,34 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
 
 
 def test_editing_a_plotting_module_reruns_only_figures(done):
-    assert planned_after_editing(done, "plots") == {"synthetic_figure": 1, "scenario_figure": 1, "all": 1}
+    assert planned_after_editing(done, "plots") == {
+        "synthetic_figure": 1, "scenario_figure": 1, "attributes_figure": 1, "task_figure": 1, "all": 1,
+    }  # fmt: skip
 
 
 def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(done):
     counts = planned_after_editing(done, "data/domains")
     # advtransfer.data (whose __init__ imports data.domains) is imported by the dataset, split and train
-    # scripts, and by attack, metrics, probe and finetune through scripts/_target.py; nothing synthetic uses it.
+    # scripts, by attack, metrics, probe and finetune through scripts/_target.py, and by the tasks' scripts
+    # through advtransfer.tasks; nothing synthetic uses it.
     assert counts == {
-        "dataset": 1,
-        "split": 2 + 1,
-        "train": 4 + 1,
-        "attack": 4,
-        "metrics": 4,
-        "probe": 4,
+        "dataset": 2,  # digits and the shapes world
+        "split": 2 + 1 + 3 + 1,  # digits, then the attributes' 3 sources and the identity target
+        "train": 4 + 1 + 6 + 1,
+        "attack": 4 + 6,
+        "metrics": 4 + 6,
+        "probe": 4 + 6,
         "finetune": 4,
         "scenario_summary": 1,
         "scenario_figure": 1,
+        "attributes_summary": 1,
+        "attributes_figure": 1,
+        "train_task": 3,
+        "task_atm": 1,
+        "task_tau": 1,
+        "task_affinity": 1,
+        "task_trees": 1,
+        "task_figure": 1,
         "reproduction": 1,
         "all": 1,
     }

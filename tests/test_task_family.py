@@ -53,7 +53,7 @@ def test_unknown_task_stops_before_any_job_naming_the_key(tmp_path):
 def test_dry_run_builds_the_task_dags(experiment, n_tasks):
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules", "--config", f"experiments=[{experiment}]").stdout
     assert job_counts(out) == {"dataset": 1, "train_task": n_tasks, "task_atm": 1, "task_tau": 1, "task_affinity": 1,
-                               "task_trees": 1, "reproduction": 1, "all": 1}  # fmt: skip
+                               "task_trees": 1, "task_figure": 1, "reproduction": 1, "all": 1}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

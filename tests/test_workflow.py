@@ -47,6 +47,7 @@ def test_dry_run_default_config_builds_expected_dag():
         "task_tau": 1,
         "task_affinity": 1,
         "task_trees": 1,
+        "task_figure": 1,
         "reproduction": 1,
         "all": 1,
     }

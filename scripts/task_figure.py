@@ -1,0 +1,26 @@
+"""Rule task_figure: Figure 4 (the task trees from adversarial transferability and from knowledge transfer,
+side by side, coloured by kind) with the Figure 5 entropy curves (PNG and PDF)."""
+
+from _job import sm  # noqa: I001 - the preamble first
+
+import pandas as pd
+
+from advtransfer.affinity import safe_linkage, task_views
+from advtransfer.plots import figure4, save_figure
+
+p, c = sm.params, sm.params.clustering
+tasks, kinds = list(p.kinds), dict(p.kinds)
+affinity = pd.read_csv(sm.input.affinity) if sm.input.affinity else None
+views, reference_name, reference = task_views(pd.read_csv(sm.input.atm), pd.read_csv(sm.input.tau), affinity, tasks)
+trees = pd.read_csv(sm.input.trees)
+first = next(iter(views))
+links = {f"adversarial transferability ({first})": safe_linkage(views[first], c["method"], c["metric"])[0],
+         reference_name: safe_linkage(reference, c["method"], c["metric"])[0]}  # fmt: skip
+entropy = pd.concat([
+    trees[["view", "k", "entropy"]],
+    trees[trees["view"] == first][["k", "reference_entropy"]].rename(columns={"reference_entropy": "entropy"})
+    .assign(view=reference_name),
+], ignore_index=True)  # fmt: skip
+title = (f"{sm.wildcards.tasks}: task trees from adversarial transferability (left) and from {reference_name} "
+         f"(middle), {len(tasks)} tasks coloured by kind")  # fmt: skip
+save_figure(figure4(links, tasks, kinds, entropy, title), sm.output.png, sm.output.pdf)
