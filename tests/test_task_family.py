@@ -136,3 +136,5 @@ def test_a_user_zoo_runs_through_the_same_rules(tmp_path):
     trees = pd.read_csv(out / "trees.csv")
     assert set(trees["view"]) == {"ATM eps 0.03", "tau1 (encoders)"}  # compared with the tau1 tau2 tree
     assert "tau1 tau2 (encoders)" in (out / "table.md").read_text()
+    claims = pd.read_csv(work / "results" / "reproduction.csv")  # no knowledge-transfer claim without labels
+    assert "zootasks" not in set(claims["experiment"])
