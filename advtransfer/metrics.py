@@ -184,6 +184,13 @@ class Transferability:
     alpha_unclamped: torch.Tensor
 
 
+def _deviation_under(f: BatchedModel, own_attack, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """J_f(x) delta per sample: from the explicit Jacobian f's own virtual attack formed, else by one jvp."""
+    if own_attack.jacobian is not None:
+        return torch.einsum("bmn,bn->bm", own_attack.jacobian, delta)
+    return jvp(f, x, delta)
+
+
 @torch.no_grad()  # torch.func transforms still differentiate; results carry no autograd graph
 def transferability(
     source: BatchedModel,
@@ -212,10 +219,7 @@ def transferability(
         xb = x[start : start + step]
         att_s = virtual_attack(source, xb, **solver)
         att_t = virtual_attack(target, xb, **solver)
-        if att_t.jacobian is not None:
-            dev_t = torch.einsum("bmn,bn->bm", att_t.jacobian, att_s.delta)
-        else:
-            dev_t = jvp(target, xb, att_s.delta)
+        dev_t = _deviation_under(target, att_t, xb, att_s.delta)
         batch = {
             "delta_s": att_s.delta,
             "delta_t": att_t.delta,
@@ -298,10 +302,7 @@ def transferability_matrix(
             own[i].append(att.deviation)
             iterations = max(iterations, att.iterations)
         for i, j in cross:
-            if attacks[j].jacobian is not None:
-                cross[i, j].append(torch.einsum("bmn,bn->bm", attacks[j].jacobian, attacks[i].delta))
-            else:
-                cross[i, j].append(jvp(models[j], xb, attacks[i].delta))
+            cross[i, j].append(_deviation_under(models[j], attacks[j], xb, attacks[i].delta))
     delta = [torch.cat(d) for d in deltas]
     dev = [torch.cat(d) for d in own]
     t1 = torch.ones(n, n, dtype=torch.float64)

@@ -273,6 +273,7 @@ def split_batch(split: str, size: int = SIZE) -> ShapesBatch:
     return render(SPLIT_SIZES[split], SPLIT_SEEDS[split], size)
 
 
+@functools.cache
 def _renderer_fingerprint() -> str:
     """Hash of this module's source and the split sizes and seeds: a cache of rendered splits is valid for
     exactly this renderer (an edit here renders afresh, never reuses old images)."""

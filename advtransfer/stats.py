@@ -198,6 +198,16 @@ def rank_correlations(
     return pd.DataFrame(rows, columns=columns)
 
 
+def _means_and_seed_sd(frame: pd.DataFrame, outcome: str, group: str) -> tuple[pd.Series, pd.Series, float]:
+    """Per ``group`` value the mean of ``outcome`` and its count, and the pooled within-group standard
+    deviation over seeds: the square root of the mean of the per-group variances (ddof 1) over every group
+    with two or more rows (NaN if none)."""
+    grouped = frame.groupby(group)[outcome]
+    means, variances, counts = grouped.mean(), grouped.var(ddof=1), grouped.count()
+    pooled = variances[counts > 1]
+    return means, counts, float(np.sqrt(pooled.mean())) if len(pooled) else np.nan
+
+
 def outcome_separation(frame: pd.DataFrame, outcomes: list[str]) -> pd.DataFrame:
     """Can a scenario answer its question? Per knowledge outcome, the closest source (fewest classes outside
     the target task) against the farthest, in units of the seed-to-seed noise, measured before any
@@ -212,10 +222,7 @@ def outcome_separation(frame: pd.DataFrame, outcomes: list[str]) -> pd.DataFrame
     closest, farthest = order[0], order[-1]
     rows = []
     for outcome in outcomes:
-        grouped = frame.groupby("source")[outcome]
-        means, variances, counts = grouped.mean(), grouped.var(ddof=1), grouped.count()
-        pooled = variances[counts > 1]
-        seed_sd = float(np.sqrt(pooled.mean())) if len(pooled) else np.nan
+        means, _, seed_sd = _means_and_seed_sd(frame, outcome, "source")
         difference = float(means[closest] - means[farthest])
         if not np.isfinite(seed_sd):
             separation = np.nan
@@ -277,10 +284,8 @@ def outcome_spread(frame: pd.DataFrame, outcomes: list[str], group: str = "sourc
     """
     rows = []
     for outcome in outcomes:
-        grouped = frame.groupby(group)[outcome]
-        means, variances, counts = grouped.mean(), grouped.var(ddof=1), grouped.count()
+        means, counts, seed_sd = _means_and_seed_sd(frame, outcome, group)
         n = int(counts.min()) if len(counts) else 0
-        seed_sd = float(np.sqrt(variances[counts > 1].mean())) if (counts > 1).any() else np.nan
         between = float(means.std(ddof=1)) if len(means) > 1 else np.nan
         if not np.isfinite(seed_sd) or n < 2:
             spread = p = np.nan
@@ -288,7 +293,7 @@ def outcome_spread(frame: pd.DataFrame, outcomes: list[str], group: str = "sourc
             spread, p = (np.inf if between > 0 else np.nan), np.nan
         else:
             spread = between / (seed_sd / np.sqrt(n))
-            p = float(stats.f_oneway(*[g.to_numpy(float) for _, g in grouped]).pvalue)
+            p = float(stats.f_oneway(*[g.to_numpy(float) for _, g in frame.groupby(group)[outcome]]).pvalue)
         rows.append(dict(outcome=outcome, n_sources=int(len(means)), n_seeds=n, between_sd=between,
                          seed_sd=seed_sd, spread=spread, anova_p=p))  # fmt: skip
     return pd.DataFrame(rows)

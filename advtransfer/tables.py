@@ -87,6 +87,11 @@ def _interval(value: float, lo: float, hi: float, latex: bool) -> str:
     return f"${value:+.2f}$ [${lo:+.2f}$, ${hi:+.2f}$]" if latex else f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
+def _name(text: str, latex: bool) -> str:
+    """A metric's (or column's) header: its LaTeX symbol in LaTeX, else its name."""
+    return _LATEX_METRICS.get(text, latex_escape(text)) if latex else text
+
+
 def _markdown(header: list[str], rows: list[list[str]], align: str) -> str:
     """A GitHub-flavoured Markdown table; ``align`` has one 'l' or 'r' per column; '|' in cells is escaped."""
 
@@ -134,7 +139,7 @@ def _correlation_rows(correlations: pd.DataFrame, latex: bool) -> tuple[list[str
         header = ["metric", "outcome", "$n$", "seeds", r"Spearman $\rho$ [interval]", r"Kendall $\tau_b$ [interval]"]
     rows = []
     for _, r in correlations.iterrows():
-        metric = _LATEX_METRICS.get(r["metric"], latex_escape(r["metric"])) if latex else r["metric"]
+        metric = _name(r["metric"], latex)
         outcome = latex_escape(r["outcome"]) if latex else r["outcome"]
         rows.append([
             metric, outcome, str(int(r["n"])), str(int(r["n_clusters"])),
@@ -151,7 +156,7 @@ def _matrix_rows(correlations: pd.DataFrame, outcomes: list[str], latex: bool) -
     header = ["metric", *((latex_escape(o) if latex else o) for o in outcomes)]
     rows = []
     for metric in metrics:
-        name = _LATEX_METRICS.get(metric, latex_escape(metric)) if latex else metric
+        name = _name(metric, latex)
         values = []
         for outcome in outcomes:
             r = cell.get((metric, outcome))
@@ -196,10 +201,6 @@ def scenario_table(
     md_parts += [f"Note: {note}" for note in notes]
     tex_parts += [f"Note: {latex_escape(note)}" for note in notes]
     return {"md": "\n\n".join(md_parts) + "\n", "tex": "\n\n".join(tex_parts) + "\n"}
-
-
-def _name(text: str, latex: bool) -> str:
-    return _LATEX_METRICS.get(text, latex_escape(text)) if latex else text
 
 
 def _top_rows(top: pd.DataFrame, rank_by: str, outcome: str, n_attributes: int, latex: bool):
@@ -258,16 +259,17 @@ def attribute_table(
     pct = f"{100 * level:.0f}%"
     n_attributes = int(summary["source"].nunique())
     columns = [c for c, _, _ in _table_columns(summary) if c not in ("probe_cross_entropy", "finetune_accuracy")]
+    top_rows, means = top_attributes(summary, rank_by, outcome, top), attribute_means(summary, columns)
+    chosen = correlations[correlations["outcome"] == outcome]
     parts = [
         (f"Table 1 analog{f' ({experiment})' if experiment else ''}: the {top} attributes whose models are most "
          f"adversarially transferable to the identity reference by {rank_by} (mean ± std over seeds), with their "
          f"knowledge transfer to identity ({outcome}) and its rank among all {n_attributes} attributes.",
-         _top_rows(top_attributes(summary, rank_by, outcome, top), rank_by, outcome, n_attributes, False),
-         _top_rows(top_attributes(summary, rank_by, outcome, top), rank_by, outcome, n_attributes, True)),
+         _top_rows(top_rows, rank_by, outcome, n_attributes, False),
+         _top_rows(top_rows, rank_by, outcome, n_attributes, True)),
         (f"Rank correlation of each metric with {outcome} over ALL (attribute, seed) rows; brackets: {pct} "
          "cluster-bootstrap interval, seeds resampled with replacement.",
-         _correlation_rows(correlations[correlations["outcome"] == outcome], False),
-         _correlation_rows(correlations[correlations["outcome"] == outcome], True)),
+         _correlation_rows(chosen, False), _correlation_rows(chosen, True)),
         (f"Spearman rho [{pct} interval] of each metric with each knowledge outcome.",
          _matrix_rows(correlations, outcomes, False), _matrix_rows(correlations, outcomes, True)),
         ("Truth known by construction: do the identity-defining attributes rank above the nuisance ones? AUC = "
@@ -275,8 +277,7 @@ def attribute_table(
          "1: every defining attribute first); ranks: 1 = most transferable.",
          _check_rows(check, False), _check_rows(check, True)),
         ("Every attribute: mean ± std over seeds.",
-         _attribute_rows(attribute_means(summary, columns), columns, False),
-         _attribute_rows(attribute_means(summary, columns), columns, True)),
+         _attribute_rows(means, columns, False), _attribute_rows(means, columns, True)),
     ]  # fmt: skip
     md = [block for caption, rows, _ in parts for block in (f"**{caption}**", _markdown(*rows))]
     tex = [block for caption, _, rows in parts for block in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]

@@ -32,6 +32,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -39,10 +40,12 @@ from torch import nn
 
 from advtransfer import shapes
 from advtransfer.attacks import pgd
+from advtransfer.io import load_json, load_model
 from advtransfer.models import frozen_on
 from advtransfer.registry import DENOISING_STD, KINDS, OUTPUT_KINDS, TASKS, TaskSpec
 from advtransfer.runtime import generator as seeded_generator
 from advtransfer.runtime import resolve_device
+from advtransfer.train import cosine_lr
 
 ENCODER_WIDTHS = (32, 64, 64)  # channels of the encoder's three conv blocks (32 -> 16 -> 8 pixels)
 DECODER_WIDTH = 32  # channels between the dense decoder's two transposed convolutions
@@ -247,10 +250,6 @@ def own_prediction(task: str, output: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------ training
 
 
-def _cosine(base: float, step: int, total: int) -> float:
-    return base * 0.5 * (1.0 + math.cos(math.pi * step / total))
-
-
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -302,7 +301,7 @@ def _fit(
         for i in range(steps):
             idx = order[i * batch_size : (i + 1) * batch_size]
             xb, tb = train_x[idx].to(device), train_t[idx].to(device)
-            lr_now = _cosine(lr, (epoch - 1) * steps + i, epochs * steps)
+            lr_now = cosine_lr(lr, (epoch - 1) * steps + i, epochs * steps)
             for group in opt.param_groups:
                 group["lr"] = lr_now
             loss = task_loss(task, model(xb), tb)
@@ -560,10 +559,6 @@ def readout_loss_matrix(
 def load_task_network(path) -> TaskNetwork:
     """A task network saved by the train_task rule (safetensors + JSON sidecar naming the task), in eval mode;
     problems name the file."""
-    from pathlib import Path
-
-    from advtransfer.io import load_json, load_model
-
     info = load_json(Path(path).with_suffix(".json"))
     if "task" not in info:
         raise ValueError(f"{Path(path).with_suffix('.json')}: no 'task' entry (not a task network's sidecar)")

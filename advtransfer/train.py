@@ -403,7 +403,7 @@ def _train_one_epoch(
             xb = _crop_flip(xb, offsets.to(device), flips.to(device), pad)
         if run.cuda:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        lr_now = _cosine_lr(run.lr, (epoch - 1) * run.steps_per_epoch + i, total_steps)
+        lr_now = cosine_lr(run.lr, (epoch - 1) * run.steps_per_epoch + i, total_steps)
         for group in run.optimizer.param_groups:
             group["lr"] = lr_now
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.use_amp):
@@ -464,7 +464,8 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
     return full + (1 if rest >= 2 else 0)
 
 
-def _cosine_lr(base: float, step: int, total: int) -> float:
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """The learning rate at optimiser step ``step`` of ``total``: base (1 + cos(pi step / total)) / 2."""
     return base * 0.5 * (1.0 + math.cos(math.pi * step / total))
 
 

@@ -146,9 +146,8 @@ SCENARIOS = config.get("scenarios") or {}
 # the jobs whose entry changed.
 NETWORKS = {}
 OUTPUTS = {}  # experiment -> the files rule `all` asks for
-OWN_DATASETS = (
-    {}
-)  # experiment -> data sets its family's own rules read (besides its network jobs')
+# experiment -> the data sets its family's own rules read (besides its network jobs')
+OWN_DATASETS = {}
 
 
 def add_experiment(experiment, outputs, networks=None, datasets=()):
