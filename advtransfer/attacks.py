@@ -86,8 +86,12 @@ def pgd(
     bounds: tuple[float, float] | None = (0.0, 1.0),
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Projected gradient ascent on ``objective`` (per-sample losses, shape (B,)) within the eps-ball.
+
+    The first iterate is ``start`` when given (projected onto the ball; TRADES starts at x + 0.001 N(0, I)),
+    else x plus a uniform draw from the ball (``random_start``), else x.
 
     Linf steps follow the gradient sign, L2 steps the normalised gradient; after each step the iterate is
     projected onto the eps-ball around x and then clipped to ``bounds`` (None: unbounded inputs).
@@ -96,7 +100,9 @@ def pgd(
         raise ValueError(f"pgd: eps, steps and step_size must be >= 0 (got {eps}, {steps}, {step_size})")
     x = x.detach()
     delta = torch.zeros_like(x)
-    if random_start and eps > 0:
+    if start is not None:
+        delta = start.detach() - x
+    elif random_start and eps > 0:
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
         if norm == "linf":
             delta = (2 * noise - 1) * eps
@@ -147,3 +153,48 @@ def output_deviation_objective(model: BatchedModel, x: torch.Tensor) -> Callable
     with torch.no_grad():
         clean = model(x)
     return lambda x_adv: (model(x_adv) - clean).pow(2).flatten(1).sum(dim=1)
+
+
+# ------------------------------------------------------------------ AutoAttack (the maintained library)
+
+
+def _autoattack_ready(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    device = next(model.parameters()).device
+    return x.detach().float().to(device), y.detach().long().to(device), device
+
+
+def apgd(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    n_iter: int = 100,
+    n_restarts: int = 1,
+    loss: Literal["ce", "dlr"] = "ce",
+    seed: int = 0,
+) -> torch.Tensor:
+    """L-inf APGD (Croce and Hein 2020) on ``loss`` against the true labels, from pyautoattack (the official
+    AutoAttack code): adversarial examples for the points ``model`` (in eval mode, on its device) classifies
+    correctly, x itself elsewhere. Its seeding of torch's global generators is undone on return."""
+    from pyautoattack.autopgd_base import APGDAttack
+
+    x, y, device = _autoattack_ready(model, x, y)
+    attack = APGDAttack(model, n_iter=n_iter, norm="Linf", n_restarts=n_restarts, eps=eps, seed=seed, loss=loss,
+                        device=device)  # fmt: skip
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        return attack.perturb(x, y).detach()
+
+
+def autoattack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, seed: int = 0,
+               batch_size: int = 250) -> torch.Tensor:  # fmt: skip
+    """The standard L-inf AutoAttack ensemble (APGD-CE, APGD-T, FAB-T, Square; Croce and Hein 2020) from
+    pyautoattack: per point, the first adversarial example any of them finds, else x."""
+    from pyautoattack import AutoAttack
+
+    x, y, device = _autoattack_ready(model, x, y)
+    ensemble = AutoAttack(model, eps=eps, norm="Linf", version="standard", seed=seed, device=device)
+    ensemble.verbose = False
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        x_adv, _ = ensemble.run_standard_evaluation(x, y, batch_size=batch_size)
+    return x_adv.detach()

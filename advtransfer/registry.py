@@ -309,6 +309,7 @@ IMAGEFOLDER = "imagefolder:"
 MODELS: dict[str, str] = {
     "small_cnn": "advtransfer.models:SmallCNN",
     "resnet18_cifar": "advtransfer.models:ResNet18Cifar",
+    "lipschitz_mlp": "advtransfer.robust:LipschitzMLP",  # a 1-Lipschitz body (the robustness family)
 }
 MODEL_PREFIXES = ("torchvision:", "timm:")
 
@@ -318,6 +319,14 @@ MODEL_PREFIXES = ("torchvision:", "timm:")
 # and the logits of the batch it saw (for the running training accuracy). advtransfer.train.
 OBJECTIVES: dict[str, str] = {
     "ce": "advtransfer.train:cross_entropy",
+    # the robustness family's source training schemes (advtransfer.robust)
+    "noise": "advtransfer.robust:gaussian_noise",
+    "pgd_at": "advtransfer.robust:pgd_at",
+    "trades": "advtransfer.robust:trades",
+    "fast_at": "advtransfer.robust:fast_at",
+    "free_at": "advtransfer.robust:free_at",
+    "supcon": "advtransfer.robust:supcon",
+    "rrm": "advtransfer.robust:rrm",
 }
 
 

@@ -11,11 +11,16 @@ resumes from it and ends with exactly the weights of an uninterrupted run.
 An objective is ``function(model, x, y, **objective_params) -> (loss, logits)``: the scalar loss a
 training step minimises and the logits of the batch it saw (for the running training accuracy). It is
 called in train mode, under the training autocast context (bfloat16 on CUDA when enabled; compute the
-loss in float32, as ``cross_entropy`` does).
+loss in float32, as ``cross_entropy`` does). An objective that names any of ``OBJECTIVE_CONTEXT`` among its
+parameters also gets it from the training loop: ``generator`` (the run's seeded CPU generator, for noise and
+random starts: drawn on the CPU, the same numbers on every device), ``state`` (a dict that lives as long as
+the run; its tensors are checkpointed, e.g. free adversarial training's perturbation) and ``teacher`` (a frozen
+copy of the model passed as ``train_classifier(teacher=...)``, in eval mode on the training device).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -44,6 +49,7 @@ CHECKPOINT_FORMAT = "advtransfer-train-checkpoint/1"
 
 Objective = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 OPTIMIZERS = ("sgd", "adadelta")
+OBJECTIVE_CONTEXT = ("generator", "state", "teacher")  # supplied by the training loop, never by config
 
 
 @dataclass
@@ -90,12 +96,21 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[t
     return F.cross_entropy(logits.float(), y), logits
 
 
+def objective_context(fn: Objective) -> tuple[str, ...]:
+    """The names of ``OBJECTIVE_CONTEXT`` that the objective ``fn`` takes as parameters."""
+    try:
+        names = inspect.signature(fn).parameters
+    except ValueError:  # no signature to inspect (some builtins)
+        return ()
+    return tuple(k for k in OBJECTIVE_CONTEXT if k in names)
+
+
 def resolve_objective(name: str, params: dict[str, Any] | None = None) -> tuple[Objective, dict[str, Any]]:
     """(function, parameters) of the objective registered as ``name``, the parameters as plain JSON values.
 
     Raises ValueError for an unknown name (listing the known ones), parameters that are not a dict of
-    JSON values (finite numbers, strings, booleans, None, lists, dicts), or that the function does not
-    accept.
+    JSON values (finite numbers, strings, booleans, None, lists, dicts), that name a loop-supplied argument
+    (``OBJECTIVE_CONTEXT``) or that the function does not accept.
     """
     if name not in registry.OBJECTIVES:
         raise ValueError(f"unknown training objective {name!r}; choose one of {sorted(registry.OBJECTIVES)}")
@@ -111,8 +126,12 @@ def resolve_objective(name: str, params: dict[str, Any] | None = None) -> tuple[
         plain = json.loads(json.dumps(params, sort_keys=True, allow_nan=False))
     except (TypeError, ValueError) as err:
         raise ValueError(f"training objective {name!r}: objective_params must be plain JSON values ({err})") from err
+    reserved = sorted(set(plain) & set(OBJECTIVE_CONTEXT))
+    if reserved:
+        raise ValueError(f"training objective {name!r}: {reserved} are supplied by the training loop, not by "
+                         "objective_params")  # fmt: skip
     try:
-        inspect.signature(fn).bind(None, None, None, **plain)
+        inspect.signature(fn).bind(None, None, None, **plain, **dict.fromkeys(objective_context(fn)))
     except TypeError as err:
         raise ValueError(f"training objective {name!r} does not accept objective_params {plain} ({err})") from None
     except ValueError:  # no signature to inspect (some builtins): the first step will tell
@@ -167,6 +186,8 @@ def train_classifier(
     objective: str = "ce",
     objective_params: dict[str, Any] | None = None,
     optimizer: str = "sgd",
+    teacher: nn.Module | None = None,
+    replays: int = 1,
 ) -> TrainResult:
     """Train ``model`` (in place) on ``objective``; select the epoch with the best validation accuracy.
 
@@ -184,6 +205,9 @@ def train_classifier(
     ``objective``: a name in ``advtransfer.registry.OBJECTIVES`` (``"ce"``: cross-entropy, the default);
     ``objective_params``: keyword arguments for it (plain JSON values). An unknown name or parameters the
     objective does not take raise ValueError. Validation (and so the selection) always uses cross-entropy.
+    ``teacher``: a model the objective reads (``rrm``); it is copied, never changed. ``replays``: optimiser
+    steps per minibatch (free adversarial training replays each minibatch m times; divide ``epochs`` by m
+    to keep the number of steps), each with its own learning rate on the cosine schedule.
 
     ``checkpoint_dir``: after every epoch write ``checkpoint.safetensors`` there (atomically), holding the
     model, optimiser and generator states, the best-so-far weights, the history and a fingerprint of
@@ -201,13 +225,17 @@ def train_classifier(
     _check_arguments(train_x, train_y, val_x, val_y, epochs, batch_size)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"train_classifier: unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
+    if isinstance(replays, bool) or not isinstance(replays, int) or replays < 1:
+        raise ValueError(f"train_classifier: replays must be an integer >= 1, got {replays!r}")
     loss_fn, params = resolve_objective(objective, objective_params)
+    if "teacher" in objective_context(loss_fn) and teacher is None:
+        raise ValueError(f"train_classifier: objective {objective!r} needs a teacher model (teacher=...)")
     train_y, val_y = train_y.long(), val_y.long()
     run = _setup(
         model, train_x, train_y, val_x, val_y, device=device, epochs=epochs, batch_size=batch_size, lr=lr,
         momentum=momentum, weight_decay=weight_decay, seed=seed, augment=augment, amp=amp,
         checkpoint_dir=checkpoint_dir, objective=objective, loss_fn=loss_fn, objective_params=params,
-        optimizer=optimizer,
+        optimizer=optimizer, teacher=teacher, replays=replays,
     )  # fmt: skip
     state = _resume(run, model)
     start_epoch = len(state.history) + 1
@@ -236,7 +264,7 @@ def train_classifier(
         if run.checkpoint is not None:
             _save_checkpoint(
                 run.checkpoint, run.fingerprint, model, run.optimizer, run.generator, state.history,
-                state.best_state, state.best_epoch,
+                state.best_state, state.best_epoch, run.context.get("state"),
             )  # fmt: skip
 
     final_state = _cpu_state(model)
@@ -280,6 +308,8 @@ class _Run:
     augment: bool
     loss_fn: Objective
     objective_params: dict[str, Any]
+    context: dict[str, Any]  # the loop-supplied arguments the objective takes (OBJECTIVE_CONTEXT)
+    replays: int
     checkpoint: Path | None
     fingerprint: dict[str, Any] | None  # identifies the run a checkpoint belongs to
 
@@ -310,7 +340,7 @@ def _check_arguments(train_x, train_y, val_x, val_y, epochs: int, batch_size: in
 
 def _setup(
     model, train_x, train_y, val_x, val_y, *, device, epochs, batch_size, lr, momentum, weight_decay, seed,
-    augment, amp, checkpoint_dir, objective, loss_fn, objective_params, optimizer="sgd",
+    augment, amp, checkpoint_dir, objective, loss_fn, objective_params, optimizer="sgd", teacher=None, replays=1,
 ) -> _Run:  # fmt: skip
     """Fingerprint the run (before the model moves), put the model (and the data, if small) on ``device``,
     and create the optimiser (``optimizer``: "sgd" or "adadelta") and the seeded generator. Labels are
@@ -332,6 +362,11 @@ def _setup(
     }  # fmt: skip
     if fingerprint is not None and optimizer != "sgd":
         fingerprint["optimizer"] = optimizer
+    if fingerprint is not None and replays != 1:
+        fingerprint["replays"] = replays
+    wanted = objective_context(loss_fn)
+    if fingerprint is not None and "teacher" in wanted:
+        fingerprint["teacher"] = _digest(teacher.state_dict().items())
 
     cuda = device.type == "cuda"
     if cuda:
@@ -346,6 +381,10 @@ def _setup(
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(seed))
+    context: dict[str, Any] = {"generator": generator, "state": {}}
+    if "teacher" in wanted:
+        context["teacher"] = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
+    context = {k: context[k] for k in wanted}
 
     # Keep the training set on the GPU when it is small enough: no per-batch host-to-device copies.
     data_x, data_y = train_x, train_y
@@ -356,7 +395,7 @@ def _setup(
         device=device, cuda=cuda, use_amp=use_amp, optimizer=opt, generator=generator, data_x=data_x,
         data_y=data_y, epochs=epochs, batch_size=batch_size,
         steps_per_epoch=_steps_per_epoch(len(train_x), batch_size), lr=lr, augment=augment, loss_fn=loss_fn,
-        objective_params=objective_params, fingerprint=fingerprint,
+        objective_params=objective_params, context=context, replays=replays, fingerprint=fingerprint,
         checkpoint=None if checkpoint_dir is None else checkpoint_path(checkpoint_dir),
     )  # fmt: skip
 
@@ -366,7 +405,9 @@ def _resume(run: _Run, model: nn.Module) -> _State:
     optimiser and generator restored in place), else a fresh start."""
     if run.checkpoint is None or not run.checkpoint.exists():
         return _State()
-    restored = _load_checkpoint(run.checkpoint, run.fingerprint, model, run.optimizer, run.generator)
+    restored = _load_checkpoint(
+        run.checkpoint, run.fingerprint, model, run.optimizer, run.generator, run.context.get("state")
+    )
     if restored is None:  # another run's checkpoint (warned): start afresh
         return _State()
     history, best_state, best_epoch, best_acc, best_loss = restored
@@ -378,14 +419,14 @@ def _resume(run: _Run, model: nn.Module) -> _State:
 def _train_one_epoch(
     run: _Run, model: nn.Module, train_x: torch.Tensor, epoch: int, bar: tqdm
 ) -> dict[str, float]:
-    """One pass over the shuffled (and augmented) training set, one optimiser step per batch.
+    """One pass over the shuffled (and augmented) training set, ``run.replays`` optimiser steps per batch.
 
     Returns {"lr": of the last step, "train_loss": mean objective, "train_accuracy": of the objective's
     logits}. Raises FloatingPointError when the mean loss is not finite.
     """
     model.train()
     n, batch_size, device = len(train_x), run.batch_size, run.device
-    total_steps = run.epochs * run.steps_per_epoch
+    total_steps = run.epochs * run.steps_per_epoch * run.replays
     order = torch.randperm(n, generator=run.generator)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -400,24 +441,26 @@ def _train_one_epoch(
         xb = run.data_x[idx.to(run.data_x.device)].to(device, non_blocking=True)
         yb = run.data_y[idx.to(run.data_y.device)].to(device, non_blocking=True)
         if run.augment:
-            xb = _crop_flip(xb, offsets.to(device), flips.to(device), pad)
+            xb = crop_flip(xb, offsets.to(device), flips.to(device), pad)
         if run.cuda:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        lr_now = cosine_lr(run.lr, (epoch - 1) * run.steps_per_epoch + i, total_steps)
-        for group in run.optimizer.param_groups:
-            group["lr"] = lr_now
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.use_amp):
-            loss, logits = run.loss_fn(model, xb, yb, **run.objective_params)
-        if loss.ndim != 0:
-            raise ValueError(
-                f"train_classifier: the objective returned a loss of shape {tuple(loss.shape)}, not a scalar"
-            )
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        run.optimizer.step()
-        loss_sum += loss.detach().double() * len(idx)
-        correct += (logits.detach().argmax(1) == yb).sum()
-        seen += len(idx)
+        for r in range(run.replays):
+            step = ((epoch - 1) * run.steps_per_epoch + i) * run.replays + r
+            lr_now = cosine_lr(run.lr, step, total_steps)
+            for group in run.optimizer.param_groups:
+                group["lr"] = lr_now
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.use_amp):
+                loss, logits = run.loss_fn(model, xb, yb, **run.objective_params, **run.context)
+            if loss.ndim != 0:
+                raise ValueError(
+                    f"train_classifier: the objective returned a loss of shape {tuple(loss.shape)}, not a scalar"
+                )
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            run.optimizer.step()
+            loss_sum += loss.detach().double() * len(idx)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(idx)
         bar.update(1)
     train_loss = loss_sum.item() / seen
     if not math.isfinite(train_loss):
@@ -469,7 +512,7 @@ def cosine_lr(base: float, step: int, total: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * step / total))
 
 
-def _crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
+def crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
     """Per-sample random crop of a zero-padded batch (offsets (B, 2) in [0, 2 pad]) and horizontal flip."""
     b, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
@@ -496,10 +539,12 @@ def _digest(items) -> str:
     return h.hexdigest()
 
 
-def _save_checkpoint(path, fingerprint, model, optimizer, generator, history, best_state, best_epoch):
-    """Write the end-of-epoch state atomically: model, optimiser and generator states and the best weights
-    as tensors; fingerprint, history, best epoch and the optimiser's non-tensor state as JSON metadata."""
+def _save_checkpoint(path, fingerprint, model, optimizer, generator, history, best_state, best_epoch, objective_state=None):
+    """Write the end-of-epoch state atomically: model, optimiser and generator states, the objective's state
+    tensors and the best weights as tensors; fingerprint, history, best epoch and the optimiser's non-tensor
+    state as JSON metadata."""
     tensors: dict[str, torch.Tensor] = {"generator_state": generator.get_state()}
+    tensors.update({f"objective_state.{k}": v.detach() for k, v in (objective_state or {}).items()})
     tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
     tensors.update({f"best.{k}": v for k, v in best_state.items()})
     opt = optimizer.state_dict()
@@ -521,8 +566,9 @@ def _save_checkpoint(path, fingerprint, model, optimizer, generator, history, be
     save_tensors(path, tensors, metadata=meta)
 
 
-def _load_checkpoint(path: Path, fingerprint, model, optimizer, generator):
-    """Restore states from ``path``; None (with a warning) if it belongs to another run."""
+def _load_checkpoint(path: Path, fingerprint, model, optimizer, generator, objective_state=None):
+    """Restore states from ``path`` (the objective's state tensors into ``objective_state``); None (with a
+    warning) if it belongs to another run."""
     tensors = load_tensors(path, required=("generator_state",))
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -557,6 +603,9 @@ def _load_checkpoint(path: Path, fingerprint, model, optimizer, generator):
             state.setdefault(int(idx), {}).update(scalars)
         optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer_param_groups"]})
         generator.set_state(tensors["generator_state"])
+        if objective_state is not None:
+            prefix = "objective_state."
+            objective_state.update({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         best_epoch = int(meta["best_epoch"])
         if not 1 <= best_epoch <= epoch:
             raise ValueError(f"best epoch {best_epoch} outside 1..{epoch}")

@@ -29,7 +29,7 @@ from advtransfer.models import (
 from advtransfer.runtime import resolve_device
 
 CASES = [(3, 32), (1, 28), (1, 8)]
-FEATURE_DIM = {"resnet18_cifar": 512, "small_cnn": 128}
+FEATURE_DIM = {"resnet18_cifar": 512, "small_cnn": 128, "lipschitz_mlp": 128}
 
 
 @pytest.mark.parametrize("name", sorted(FEATURE_DIM))
