@@ -22,6 +22,7 @@ include: "rules/synthetic.smk"
 include: "rules/scenarios.smk"
 include: "rules/attributes.smk"
 include: "rules/tasks.smk"
+include: "rules/robustness.smk"
 # The network stages every family shares.
 include: "rules/networks.smk"
 include: "rules/reproduction.smk"
@@ -35,6 +36,8 @@ wildcard_constraints:
     scenario="|".join(SCENARIOS) or "(?!)",
     attributes="|".join(ATTRIBUTES) or "(?!)",
     tasks="|".join(TASKS_BLOCKS) or "(?!)",
+    robustness="|".join(ROBUSTNESS) or "(?!)",
+    retrained=r"\w+",
     task="|".join(TASK_SPECS),
     dataset="|".join(dataset_names()) or "(?!)",
     split=r"\w+",

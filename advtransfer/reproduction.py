@@ -306,6 +306,88 @@ TASK_CLAIM_IDS = [
 ]  # fmt: skip
 
 
+# ------------------------------------------------------ robustness transfer (Kopetzki et al.; RRM)
+
+
+def robustness_claims(experiment: str, summary: pd.DataFrame, claims: dict[str, Any], c: dict[str, Any]) -> list[dict]:
+    """The claims of Kopetzki et al. and of the RRM paper on one robustness experiment (robustness.csv),
+    robustness measured as accuracy under PGD at ``claims["eps"]``, intervals from a cluster bootstrap of
+    the seeds:
+
+    - per retraining scheme, source robustness increases target robustness: Spearman rho of the sources'
+      robust accuracy on the source task with the retrained models' robust accuracy on the target task,
+      over (scheme, seed); reproduced when the interval lies above ``c["min_correlation"]`` and the design
+      check passed (the schemes' source robustness differs by at least ``c["min_separation"]`` standard
+      errors of a seed mean, ``stats.outcome_spread``), else inconclusive;
+    - target retraining has a minor influence: ``robustness.retrain_effect_ratio`` of the target robust
+      accuracy; reproduced when its interval lies below 1, not reproduced above 1;
+    - RRM reaches AT-level robustness at a fraction of the time: the rrm scheme's source robust accuracy
+      over the robust scheme's (interval wholly >= ``c["robustness"]["rrm_min_robust_ratio"]``) with a
+      training CPU-time ratio wholly <= ``rrm_max_time_ratio`` (the teacher's training not counted, as in
+      the RRM paper: the robust teacher exists already); not reproduced when either lies wholly on the
+      wrong side."""
+    from advtransfer.robustness import pgd_column, retrain_effect_ratio, scheme_ratio, seed_bootstrap
+    from advtransfer.stats import outcome_spread
+
+    r = c["robustness"]
+    eps = claims["eps"]
+    source, target = pgd_column("source", eps), pgd_column("target", eps)
+    boot = dict(n_boot=c["n_boot"], level=c["level"], seed=c["seed"])
+    one_per_source = summary[summary["retrain"] == summary["retrain"].iloc[0]]
+    spread = outcome_spread(one_per_source, [source], group="scheme").iloc[0]
+    adequate = bool(np.isfinite(spread.spread) and spread.spread >= c["min_separation"])
+    design_note = (f"design check: the {int(spread.n_sources)} schemes' source robust accuracy (PGD, eps {eps:g}) "
+                   f"differs by {spread.spread:.1f} standard errors of a seed mean (needed: {c['min_separation']:g})")
+    rows = []
+    for retrain, frame in summary.groupby("retrain", sort=False):
+        value = _spearman(frame, source, target, c)
+        verdict = interval_verdict(value[1], value[2], 1, c["min_correlation"]) if adequate else "inconclusive"
+        rows.append(_claim(
+            experiment, f"robustness_transfers_{retrain}", "improving source robustness increases target robustness",
+            "Kopetzki et al., abstract", f"Spearman rho of source with target accuracy under PGD (eps {eps:g}) after "
+            f"{retrain}, over {len(frame)} (scheme, seed) sources", *value,
+            f"interval above {c['min_correlation']:g}, and the design check passed", verdict, design_note,
+        ))  # fmt: skip
+    ratio = seed_bootstrap(summary, lambda f: retrain_effect_ratio(f, target), **boot)
+    means = summary.groupby("retrain", sort=False)[target].mean()
+    rows.append(_claim(
+        experiment, "retraining_minor", "target retraining has a minor influence on target robustness",
+        "Kopetzki et al., abstract", f"SD of the target robust accuracy (PGD, eps {eps:g}) across retraining "
+        "schemes over its SD across source schemes", *ratio, "interval below 1",
+        interval_verdict(ratio[1] - 1, ratio[2] - 1, -1), "mean target robust accuracy by retraining: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in means.items()),
+    ))  # fmt: skip
+    robust_ratio = seed_bootstrap(one_per_source, lambda f: scheme_ratio(f, source, claims["rrm"], claims["robust"]), **boot)
+    time_ratio = seed_bootstrap(
+        one_per_source, lambda f: scheme_ratio(f, "train_cpu_seconds", claims["rrm"], claims["robust"]), **boot
+    )
+    good = robust_ratio[1] >= r["rrm_min_robust_ratio"] and time_ratio[2] <= r["rrm_max_time_ratio"]
+    bad = robust_ratio[2] < r["rrm_min_robust_ratio"] or time_ratio[1] > r["rrm_max_time_ratio"]
+    verdict = "inconclusive" if not all(map(np.isfinite, (*robust_ratio, *time_ratio))) else (
+        "reproduced" if good else ("not reproduced" if bad else "inconclusive"))
+    per_scheme = one_per_source.groupby("scheme")[[source, "source_clean_accuracy", "train_cpu_seconds"]].mean()
+    shown = [s for s in (claims["standard"], claims["robust"], *claims["fast"], claims["rrm"]) if s in per_scheme.index]
+    rows.append(_claim(
+        experiment, "rrm_fraction_of_time", "robust representation matching reaches adversarial training's "
+        "robustness at a fraction of its training time", "Vaishnavi et al., Table 1",
+        f"source robust accuracy (PGD, eps {eps:g}) of {claims['rrm']} over {claims['robust']}", *robust_ratio,
+        f"ratio >= {r['rrm_min_robust_ratio']:g} and training CPU-time ratio <= {r['rrm_max_time_ratio']:g} "
+        "(whole intervals)", verdict,
+        f"CPU-time ratio {_fmt(*time_ratio).lstrip('+')} (teacher not counted); per scheme robust / clean accuracy, "
+        "CPU s: " + "; ".join(f"{k} {per_scheme.loc[k, source]:.2f} / {per_scheme.loc[k, 'source_clean_accuracy']:.2f}, "
+                              f"{per_scheme.loc[k, 'train_cpu_seconds']:.0f}" for k in shown),
+    ))  # fmt: skip
+    return rows
+
+
+ROBUSTNESS_CLAIM_IDS = [
+    ("robustness_transfers", "improving source robustness increases target robustness", "Kopetzki et al., abstract"),
+    ("retraining_minor", "target retraining has a minor influence on target robustness", "Kopetzki et al., abstract"),
+    ("rrm_fraction_of_time", "robust representation matching reaches adversarial training's robustness at a "
+     "fraction of its training time", "Vaishnavi et al., Table 1"),
+]  # fmt: skip
+
+
 def not_run_claims(experiment: str, claim_ids: list[tuple[str, str, str]]) -> list[dict]:
     """Rows for the claims of an experiment this run did not include: inconclusive, saying how to run it."""
     return [

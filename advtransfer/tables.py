@@ -313,6 +313,40 @@ def task_tables(matrices: dict[str, "np.ndarray"], tasks: list[str], kinds: dict
     return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
 
 
+def robustness_tables(summary: pd.DataFrame, claims: pd.DataFrame, correlations: pd.DataFrame, *, columns: list[str],
+                      notes: list[str] | tuple = ()) -> dict[str, str]:
+    """The robustness family's tables as ``{"md", "tex"}``: ``columns`` of robustness.csv per (source scheme,
+    retraining scheme), mean ± std over seeds; the claims of Kopetzki et al. and the RRM paper with their
+    verdicts (advtransfer.reproduction.robustness_claims); the rank correlations of the adversarial
+    transferability metrics with target robustness (``correlations``, findings); then ``notes``."""
+    grouped = summary.groupby(["scheme", "retrain"], sort=False)[columns]
+    means, stds = grouped.mean(), grouped.std(ddof=1)
+    parts = []
+    for latex in (False, True):
+        header = ["scheme", "retraining", *(_name(c, latex) for c in columns)]
+        rows = [[latex_escape(k[0]) if latex else k[0], latex_escape(k[1]) if latex else k[1],
+                 *(_mean_std(means.loc[k, c], stds.loc[k, c], latex) for c in columns)] for k in means.index]  # fmt: skip
+        claim_rows = [[latex_escape(r["claim_id"]) if latex else r["claim_id"], latex_escape(r["measurement"]) if latex
+                       else r["measurement"], _interval(r["value"], r["lo"], r["hi"], latex), r["verdict"]]
+                      for _, r in claims.iterrows()]  # fmt: skip
+        head = ["metric", "outcome", "n", "seeds", "Spearman [interval]", "Kendall tau-b [interval]"]
+        parts.append([(header, rows, "ll" + "r" * len(columns)), (["claim", "measurement", "value [interval]", "verdict"],
+                      claim_rows, "lllr"), _correlation_rows(correlations, latex) if len(correlations) else (head, [], "llrrrr")])  # fmt: skip
+    captions = [
+        "Robustness on the source task (source_*) and, after each retraining scheme, on the target task (target_*): "
+        "mean ± std over seeds. pgd / apgd: accuracy under the attack at that L-inf eps; certified: randomized-"
+        "smoothing certified accuracy at that L2 radius; cpu_seconds: training CPU time.",
+        "Claims and verdicts (criteria declared in config `reproduction`; intervals: cluster bootstrap over seeds).",
+        "Findings: rank correlation of each adversarial transferability metric (source vs the target reference) "
+        "with the target robust accuracy, per retraining scheme; brackets: cluster-bootstrap interval.",
+    ]
+    md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
+    tex = [b for caption, rows in zip(captions, parts[1]) for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]
+    md += [f"Note: {note}" for note in notes]
+    tex += [f"Note: {latex_escape(note)}" for note in notes]
+    return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
+
+
 def write_table(path_md: str | Path, path_tex: str | Path, tables: dict[str, str]):
     """Write the Markdown and LaTeX of :func:`scenario_table` or :func:`attribute_table` (each atomically)."""
     for path, key in ((path_md, "md"), (path_tex, "tex")):

@@ -78,6 +78,7 @@ class TrainResult:
     epochs_run: int
     resumed_from_epoch: int | None
     wall_seconds: float
+    cpu_seconds: float = 0.0  # CPU time of this process during the call (time.process_time)
     final_state: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
     completed: bool = True  # False when ``stop_after`` ended the call before ``epochs``
     objective: str = "ce"
@@ -220,7 +221,7 @@ def train_classifier(
     supports it, bfloat16 autocast. On return the model holds the best weights, in eval mode, on
     ``device``.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     device = resolve_device(device)
     _check_arguments(train_x, train_y, val_x, val_y, epochs, batch_size)
     if optimizer not in OPTIMIZERS:
@@ -279,6 +280,7 @@ def train_classifier(
         epochs_run=max(0, last_epoch - start_epoch + 1),
         resumed_from_epoch=state.resumed_from,
         wall_seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
         final_state=final_state,
         completed=len(state.history) == epochs,
         objective=objective,

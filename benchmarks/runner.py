@@ -22,7 +22,8 @@ import torch
 from benchmarks.common import DEFAULT_OUT, CaseResult, Settings
 
 CASES = (
-    "products", "virtual_attack", "transferability", "pgd", "training", "probe", "atm", "workflow", "scaling", "main_job",
+    "products", "virtual_attack", "transferability", "pgd", "training", "probe", "atm", "smoothing", "robust_training",
+    "workflow", "scaling", "main_job",
 )  # fmt: skip
 OPT_IN = ("main_job",)
 DEFAULT_CASES = tuple(c for c in CASES if c not in OPT_IN)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from advtransfer import affinity, attributes, names, scenarios
+from advtransfer import affinity, attributes, names, robustness, scenarios
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES
 from advtransfer.registry import TASKS as TASK_SPECS
 
@@ -134,7 +134,8 @@ SCENARIOS = config.get("scenarios") or {}
 #                           max_test_per_class, seed, min_labelled_per_class (optional)}}
 #                                                                         -> splits/{split}.safetensors
 #   "models":      {model: {split, dataset, classes, domain, domain_seed, architecture, image_size,
-#                           channels, objective, objective_params, train, seed}}
+#                           channels, objective, objective_params, train, seed, teacher (optional:
+#                           the model whose frozen copy an objective such as rrm reads)}}
 #                                                                         -> models/{model}.safetensors
 #   "evaluations": {evaluation: {source, reference, split, target: {dataset, classes, domain,
 #                                domain_seed}, image_size, channels, seed, labels, attack, metrics,
@@ -251,11 +252,20 @@ def split_inputs(wildcards):
 
 
 def model_inputs(wildcards):
+    """A train job's inputs: its split, its data set's marker and, for a student (rrm), its teacher model."""
     entry = NETWORKS[wildcards.experiment]["models"][wildcards.model]
-    return {
+    out = {
         "split": f"results/{wildcards.experiment}/splits/{entry['split']}.safetensors",
         "dataset": dataset_marker(entry["dataset"]),
     }
+    if entry.get("teacher"):
+        out["teacher"] = (
+            f"results/{wildcards.experiment}/models/{entry['teacher']}.safetensors"
+        )
+        out["teacher_info"] = (
+            f"results/{wildcards.experiment}/models/{entry['teacher']}.json"
+        )
+    return out
 
 
 def evaluation_inputs(*roles):
@@ -384,12 +394,79 @@ def task_images(wildcards):
     )
 
 
+# -------------------------------------------------------------------------------------- robustness
+ROBUSTNESS = config.get("robustness") or {}
+
+
+def robustness_sources(wildcards):
+    block = ROBUSTNESS[wildcards.robustness]
+    return [
+        robustness.source_name(scheme, seed)
+        for scheme in block["schemes"]
+        for seed in block["seeds"]
+    ]
+
+
+def retrain_inputs(wildcards):
+    evaluation, _ = robustness.split_retrained(wildcards.retrained)
+    e = NETWORKS[wildcards.robustness]["evaluations"][evaluation]
+    return {
+        "source": f"results/{wildcards.robustness}/models/{e['source']}.safetensors",
+        "source_info": f"results/{wildcards.robustness}/models/{e['source']}.json",
+        "split": f"results/{wildcards.robustness}/splits/target.safetensors",
+        "dataset": dataset_marker(e["target"]["dataset"]),
+    }
+
+
+def robust_inputs(wildcards):
+    """A robustness evaluation's model (a source, or a retrained target model), its split and data set."""
+    r, name = wildcards.robustness, wildcards.name
+    if name.startswith("target_"):
+        return {
+            "model": f"results/{r}/retrained/{name[len('target_'):]}.safetensors",
+            "info": f"results/{r}/retrained/{name[len('target_'):]}.json",
+            "split": f"results/{r}/splits/target.safetensors",
+            "dataset": dataset_marker(ROBUSTNESS[r]["target"]["dataset"]),
+        }
+    return {
+        "model": f"results/{r}/models/{name}.safetensors",
+        "info": f"results/{r}/models/{name}.json",
+        "split": f"results/{r}/splits/{NETWORKS[r]['models'][name]['split']}.safetensors",
+        "dataset": dataset_marker(ROBUSTNESS[r]["source"]["dataset"]),
+    }
+
+
+def robust_data(wildcards):
+    """Where a robustness evaluation's test images come from: the source task, or the target task's domain."""
+    block = ROBUSTNESS[wildcards.robustness]
+    target = wildcards.name.startswith("target_")
+    side = block["target" if target else "source"]
+    return {
+        "dataset": side["dataset"],
+        "domain": side["domain"] if target else "identity",
+        "seed": block["split"]["seed"] if target else 0,
+        "channels": block["channels"],
+        "size": block["image_size"],
+    }
+
+
+def robust_seed(wildcards):
+    name = wildcards.name
+    if name.startswith("target_"):
+        evaluation, _ = robustness.split_retrained(name[len("target_") :])
+        return NETWORKS[wildcards.robustness]["evaluations"][evaluation]["seed"]
+    return NETWORKS[wildcards.robustness]["models"][name]["seed"]
+
+
 # ------------------------------------------------------------------------------------- reproduction
 RUN_SCENARIOS = [
     name for name in config["experiments"] if name in SCENARIOS
 ]  # in the run's order
 RUN_ATTRIBUTES = [
     name for name in config["experiments"] if name in (config.get("attributes") or {})
+]
+RUN_ROBUSTNESS = [
+    name for name in config["experiments"] if name in (config.get("robustness") or {})
 ]
 RUN_TASKS = [  # shapes-world blocks: a zoo has no knowledge-transfer measurement to test the claim with
     name
@@ -399,8 +476,9 @@ RUN_TASKS = [  # shapes-world blocks: a zoo has no knowledge-transfer measuremen
 
 
 def reproduction_inputs(wildcards):
-    """The synthetic sweep, each scenario's summary and design check and each attributes experiment's summary,
-    design check and identity check, for the experiments of the run."""
+    """The synthetic sweep, each scenario's summary and design check, each attributes experiment's summary,
+    design check and identity check, each tasks experiment's trees and each robustness experiment's claims,
+    for the experiments of the run."""
     return {
         "sweep": (
             ["results/synthetic/sweep.csv"]
@@ -417,4 +495,5 @@ def reproduction_inputs(wildcards):
             f"results/{name}/identity_check.csv" for name in RUN_ATTRIBUTES
         ],
         "task_trees": [f"results/{name}/trees.csv" for name in RUN_TASKS],
+        "robustness_claims": [f"results/{name}/claims.csv" for name in RUN_ROBUSTNESS],
     }

@@ -30,6 +30,7 @@ rule reproduction:
         scenarios=[(name, SCENARIOS[name]["outcome"]) for name in RUN_SCENARIOS],
         attributes=[(name, ATTRIBUTES[name]["outcome"]) for name in RUN_ATTRIBUTES],
         tasks=RUN_TASKS,
+        robustness=RUN_ROBUSTNESS,
         code=code_hash("scripts/reproduction.py"),
     script:
         "../scripts/reproduction.py"

@@ -33,6 +33,10 @@ for (experiment, outcome), summary_path, design_path, check_path in zip(
     spreads.append(design.assign(experiment=experiment))
 for experiment, trees_path in zip(p.tasks, sm.input.task_trees):
     claims += rp.task_claims(experiment, pd.read_csv(trees_path), criteria)
+for claims_path in sm.input.robustness_claims:
+    claims += pd.read_csv(claims_path, keep_default_na=False, na_values=[""]).to_dict("records")
+if not p.robustness:
+    claims += rp.not_run_claims("a robustness experiment (e.g. digits_robustness)", rp.ROBUSTNESS_CLAIM_IDS)
 if not p.tasks:
     claims += rp.not_run_claims("a tasks experiment (e.g. shapes_tasks)", rp.TASK_CLAIM_IDS)
 if not p.attributes:

@@ -7,7 +7,7 @@ import torch
 
 from advtransfer import data
 from advtransfer.io import load_tensors, save_model
-from advtransfer.models import build_model
+from advtransfer.models import build_model, load_classifier
 from advtransfer.runtime import resolve_device
 from advtransfer.train import checkpoint_path, evaluate, train_classifier
 
@@ -21,9 +21,10 @@ torch.manual_seed(p.seed)
 model = build_model(**architecture)
 device = resolve_device(p.device)
 log.info("training %s on %s %s: %d train / %d val images, device %s", p.architecture, p.dataset, p.classes, len(train_x), len(val_x), device)
+teacher = load_classifier(sm.input.teacher) if hasattr(sm.input, "teacher") else None  # rrm's frozen teacher
 result = train_classifier(
     model, train_x, split["train_y"], val_x, split["val_y"], **p.train, seed=p.seed, device=device,
-    checkpoint_dir=p.checkpoint_dir, objective=p.objective, objective_params=dict(p.objective_params),
+    checkpoint_dir=p.checkpoint_dir, objective=p.objective, objective_params=dict(p.objective_params), teacher=teacher,
 )  # fmt: skip
 val_accuracy, val_loss = evaluate(model, val_x, split["val_y"], batch_size=512, device=device)
 log.info("best epoch %d of %d: validation accuracy %.4f", result.best_epoch, len(result.history), val_accuracy)
@@ -44,6 +45,8 @@ save_model(
         "val_cross_entropy": val_loss,
         "history": result.history,
         "wall_seconds": result.wall_seconds,
+        "cpu_seconds": result.cpu_seconds,
+        "teacher": getattr(sm.input, "teacher", None),
         "device": str(device),
     },
 )

@@ -127,6 +127,10 @@ def test_tiny_run_writes_the_reproduction_report_with_every_claim(tiny_run):
     assert design.count("\n| tinyattributes | probe_accuracy") == 3
     tasks = claims[claims["experiment"] == "tinytasks"]["claim_id"].tolist()
     assert {"tasks_agree_ATM_eps_0.03", "tasks_agree_ATM_eps_0.06", "tasks_agree_tau1_tau2_(encoders)"} <= set(tasks)
+    robust = claims[claims["experiment"] == "tinyrobustness"]["claim_id"].tolist()
+    assert {"retraining_minor", "rrm_fraction_of_time", *(f"robustness_transfers_{r}" for r in
+            ("probe", "finetune", "adv_finetune"))} == set(robust)  # fmt: skip
+    assert table.count("\n| tinyrobustness |") == len(robust)
 
 
 def test_tiny_run_bounds_hold_and_t0_is_perfectly_transferable(tiny_run):
@@ -215,9 +219,11 @@ def test_report_holds_every_figure_and_table_with_captions(tiny_run):
                     "Scenario tinydigits, design check", "Claims vs findings",
                     "Attributes experiment tinyattributes (Section 4.3, Table 1)",
                     "Attributes experiment tinyattributes: Spearman", "Figure 4 (Section 4.4) for tasks experiment tinytasks",
-                    "Tasks experiment tinytasks (Section 4.4): the adversarial transferability matrix"):  # fmt: skip
+                    "Tasks experiment tinytasks (Section 4.4): the adversarial transferability matrix",
+                    "Robustness transfer (experiment tinyrobustness)", "Claims of Kopetzki et al.",
+                    "(a) Source vs target robust accuracy"):  # fmt: skip
         assert caption in html, caption
     for name in ("figure2.png", "sweep.csv", "figure3.png", "summary.csv", "correlations.csv", "design.csv",
                  "reproduction.csv", "attributes.png", "attributes.csv", "identity_check.csv", "figure4.png",
-                 "atm.csv", "trees.csv"):  # fmt: skip
+                 "atm.csv", "trees.csv", "robustness.png", "robustness.csv", "claims.csv"):  # fmt: skip
         assert name in html, name

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The tiny synthetic experiment, digits scenario, attributes and tasks experiments together
+# The tiny synthetic experiment, digits scenario, attributes, tasks and robustness experiments together
 # (tests/conftest.py runs them once).
 TINY = (
     "--configfile",
@@ -16,8 +16,9 @@ TINY = (
     "tests/configs/tiny_digits.yaml",
     "tests/configs/tiny_attributes.yaml",
     "tests/configs/tiny_tasks.yaml",
+    "tests/configs/tiny_robustness.yaml",
     "--config",
-    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks]",
+    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks,tinyrobustness]",
 )
 COPIED = (
     "Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "report", "advtransfer",

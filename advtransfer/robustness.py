@@ -1,0 +1,259 @@
+"""Robustness transfer across source training schemes (Kopetzki, Bojchevski and Guennemann, "When is
+adversarial robustness transferable?"), robust representation matching (Vaishnavi, Eykholt and Rahmati) and
+randomized-smoothing certificates (Cohen, Rosenfeld and Kolter 2019): a config block's network jobs and the
+family's summary. Torch-free at import (the workflow builds its DAG with it); the evaluation helpers import
+torch when called.
+
+A block trains one source per training scheme (an objective of ``advtransfer.registry.OBJECTIVES`` with its
+parameters, optionally another architecture, training settings or a teacher scheme, ``rrm``) and seed on the
+source classes, and a reference on the target classes. The generic stages give each source's tau1 / tau2 /
+alpha and cross adversarial loss against the reference; the family's own jobs measure each source's
+robustness on the source task and, after each retraining scheme (``probe``: a linear head on the frozen body;
+``finetune``; ``adv_finetune``: the whole network with PGD on the target), on the target task.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advtransfer import names, scenarios
+
+RETRAIN_SCHEMES = ("probe", "finetune", "adv_finetune")
+
+
+def source_name(scheme: str, seed: int) -> str:
+    return f"source_{scheme}_seed{seed}"
+
+
+def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, problem) pairs for what the schema cannot check: class names, teachers, the claims' schemes."""
+    problems = []
+    for side in ("source", "target"):
+        try:
+            names.class_indices(block[side]["dataset"], block[side]["classes"])
+        except ValueError as err:
+            problems.append((f"{side}.classes", str(err)))
+    for domain in block["target"]["domain"].split("+"):
+        if domain.strip() not in names.DOMAIN_NAMES:
+            problems.append(("target.domain", f"unknown domain {domain!r}; use one of {list(names.DOMAIN_NAMES)}"))
+    schemes = block["schemes"]
+    for name, scheme in schemes.items():
+        try:
+            names.check_objective_name(scheme["objective"])
+        except ValueError as err:
+            problems.append((f"schemes.{name}.objective", str(err)))
+        teacher = scheme.get("teacher")
+        if (scheme["objective"] == "rrm") != (teacher is not None):
+            problems.append((f"schemes.{name}.teacher", "an rrm scheme names the scheme of its teacher (e.g. "
+                             "teacher: pgd_at), and only an rrm scheme has one"))  # fmt: skip
+        elif teacher is not None and (teacher not in schemes or schemes[teacher].get("teacher")):
+            problems.append((f"schemes.{name}.teacher", f"{teacher!r} is not a scheme of this block without a "
+                             f"teacher of its own; schemes: {sorted(schemes)}"))  # fmt: skip
+    claims = block["claims"]
+    for key in ("robust", "standard", "rrm"):
+        if claims[key] not in schemes:
+            problems.append((f"claims.{key}", f"{claims[key]!r} is not a scheme of this block: {sorted(schemes)}"))
+    for key in ("fast",):
+        for scheme in claims[key]:
+            if scheme not in schemes:
+                problems.append((f"claims.{key}", f"{scheme!r} is not a scheme of this block: {sorted(schemes)}"))
+    evaluation = block["evaluation"]
+    if claims["eps"] not in evaluation["pgd"]["eps"]:
+        problems.append(("claims.eps", f"{claims['eps']} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}"))
+    return problems
+
+
+def network_jobs(block: dict[str, Any]) -> dict[str, Any]:
+    """The generic network jobs of a block (scenarios.transfer_jobs: splits, one source per scheme and seed,
+    the target reference, one evaluation per source), with each source's objective, parameters, architecture,
+    training settings and teacher; source splits keep a test part (robustness on the source task). Source
+    and target classes of one labelling are disjoint images, so they need no pool."""
+    source, target = block["source"], block["target"]
+    schemes = block["schemes"]
+    s = {
+        **block,
+        "target": target,
+        "objective": "ce",
+        "probe": {**block["retrain"]["probe"], "shots": []},
+        "metrics": block["metrics"],
+        "finetune": None,
+    }
+    jobs = scenarios.transfer_jobs(s, {name: (source["dataset"], source["classes"]) for name in schemes})
+    disjoint = not set(source["classes"]) & set(target["classes"] or [])
+    for split in jobs["splits"].values():
+        if disjoint:
+            split["pool"] = None
+        if split is not jobs["splits"]["target"]:
+            split["test"] = True
+            split["max_test_per_class"] = block["split"]["max_test_per_class"]
+    for name, scheme in schemes.items():
+        for seed in block["seeds"]:
+            model = jobs["models"][source_name(name, seed)]
+            model["objective"] = scheme["objective"]
+            model["objective_params"] = dict(scheme.get("params") or {})
+            model["train"] = {**block["train"], **(scheme.get("train") or {})}
+            if scheme.get("model") is not None:
+                model["architecture"] = scheme["model"]
+            if scheme.get("teacher") is not None:
+                model["teacher"] = source_name(scheme["teacher"], seed)
+    for evaluation in jobs["evaluations"].values():
+        evaluation["labels"] = {"scheme": evaluation["labels"]["source"], "seed": evaluation["labels"]["seed"]}
+    return jobs
+
+
+def retrained_names(block: dict[str, Any]) -> list[str]:
+    """``{scheme}_seed{seed}_{retrain}`` for every evaluation and retraining scheme of the block."""
+    return [f"{scheme}_seed{seed}_{retrain}" for scheme in block["schemes"] for seed in block["seeds"]
+            for retrain in RETRAIN_SCHEMES]  # fmt: skip
+
+
+def split_retrained(name: str) -> tuple[str, str]:
+    """(evaluation, retraining scheme) of a retrained model's name."""
+    for retrain in sorted(RETRAIN_SCHEMES, key=len, reverse=True):  # adv_finetune before finetune
+        if name.endswith(f"_{retrain}"):
+            return name[: -len(retrain) - 1], retrain
+    raise ValueError(f"{name!r} does not end with a retraining scheme {RETRAIN_SCHEMES}")
+
+
+# ---------------------------------------------------------------------------------- evaluation (torch)
+
+
+def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) -> dict[str, float]:
+    """A classifier's robustness on (x, y) (images in [0, 1]): clean accuracy; accuracy under L-inf PGD on
+    the true label at each eps (``evaluation.pgd``: steps, step = eps * step_factor, a random start) and under
+    APGD-CE (pyautoattack; and the standard AutoAttack ensemble when ``evaluation.autoattack``); the
+    randomized-smoothing certified accuracy at each radius and the smoothed (PREDICT) accuracy on the first
+    ``smoothing.n_images`` images (PREDICT's binomial test on CERTIFY's n estimation counts). ``model``: in
+    eval mode on ``device``. Keys: clean_accuracy, pgd_accuracy_eps<e>, apgd_accuracy_eps<e>,
+    autoattack_accuracy_eps<e>, certified_accuracy_r<r>, smoothed_accuracy, abstain_rate."""
+    import torch
+    import torch.nn.functional as F
+
+    from advtransfer import attacks, smoothing
+    from advtransfer.runtime import generator
+
+    out: dict[str, float] = {}
+    net, x, y = model, x.to(device), y.to(device).long()
+
+    def accuracy(images) -> float:
+        with torch.no_grad():
+            return float(torch.cat([net(images[i : i + 500]).argmax(1) for i in range(0, len(images), 500)]).eq(y).float().mean())
+
+    out["clean_accuracy"] = accuracy(x)
+    pgd = evaluation["pgd"]
+    for eps in pgd["eps"]:
+        x_adv = torch.cat([
+            attacks.pgd(lambda z, t=y[i : i + 500]: F.cross_entropy(net(z), t, reduction="none"), x[i : i + 500],
+                        eps=eps, steps=pgd["steps"], step_size=eps * pgd["step_factor"], generator=generator(seed))
+            for i in range(0, len(x), 500)
+        ])  # fmt: skip
+        out[f"pgd_accuracy_eps{eps:g}"] = accuracy(x_adv)
+        if evaluation["apgd"]["n_iter"]:
+            out[f"apgd_accuracy_eps{eps:g}"] = accuracy(attacks.apgd(net, x, y, eps=eps, n_iter=evaluation["apgd"]["n_iter"], seed=seed))
+        if evaluation["autoattack"]:
+            out[f"autoattack_accuracy_eps{eps:g}"] = accuracy(attacks.autoattack(net, x, y, eps=eps, seed=seed))
+    rs = evaluation["smoothing"]
+    n = min(rs["n_images"], len(x))
+    g = torch.Generator(device=device).manual_seed(seed)
+    cert = smoothing.certify(net, x[:n], sigma=rs["sigma"], n0=rs["n0"], n=rs["n"], alpha=rs["alpha"], generator=g,
+                             batch_size=rs["batch_size"])  # fmt: skip
+    labels = y[:n].cpu().numpy()
+    for r, acc in zip(rs["radii"], smoothing.certified_accuracy(cert.prediction, cert.radius, labels, rs["radii"])):
+        out[f"certified_accuracy_r{r:g}"] = float(acc)
+    predicted = smoothing.smoothed_prediction(cert.counts_estimation, rs["alpha"])
+    out["smoothed_accuracy"] = float((predicted == labels).mean())
+    out["abstain_rate"] = float((predicted == smoothing.ABSTAIN).mean())
+    return out
+
+
+def evaluation_order(n_total: int, n: int | None, seed: int = 0):
+    """Positions of the test images a robustness evaluation uses: ``n`` of ``n_total`` (all when None) in a
+    seeded random order, the same for every model, so the first ``smoothing.n_images`` of them (the
+    certified ones) are a random subset too."""
+    import torch
+
+    from advtransfer.runtime import generator
+
+    order = torch.randperm(n_total, generator=generator(seed))
+    return order if n is None else order[:n]
+
+
+def probe_as_linear(weight, bias, mean, std):
+    """(W', b') of the linear layer on raw features equal to a probe on standardised ones:
+    ((f - mean) / std) W^T + b = f W'^T + b' with W' = W / std, b' = b - W' mean (float32)."""
+    scaled = weight / std
+    return scaled.float(), (bias - scaled @ mean).float()
+
+
+# ------------------------------------------------------------------------------------------- summary
+
+
+def pgd_column(side: str, eps: float) -> str:
+    """The robustness.csv column of ``side``'s (source / target) accuracy under PGD at ``eps``."""
+    return f"{side}_pgd_accuracy_eps{eps:g}"
+
+
+def summary_frame(sources: dict, robust_sources: dict, retrained: dict, robust_targets: dict, metrics: dict) -> pd.DataFrame:
+    """robustness.csv: one row per (scheme, seed, retraining scheme). ``sources`` / ``robust_sources`` map
+    (scheme, seed) to the source's sidecar / robustness; ``retrained`` / ``robust_targets`` map (scheme,
+    seed, retrain) to the target model's sidecar / robustness; ``metrics`` maps (scheme, seed) to the
+    generic metrics (tau1, tau2, alpha at features and logits, cross adversarial loss, ...)."""
+    rows = []
+    for (scheme, seed, retrain), target in robust_targets.items():
+        info, model = sources[(scheme, seed)], retrained[(scheme, seed, retrain)]
+        rows.append({
+            "scheme": scheme, "seed": int(seed), "retrain": retrain, "objective": info["objective"],
+            "source_val_accuracy": info["val_accuracy"], "train_wall_seconds": info["wall_seconds"],
+            "train_cpu_seconds": info.get("cpu_seconds", math.nan),
+            **{f"source_{k}": v for k, v in robust_sources[(scheme, seed)].items() if k not in ("n_images", "seconds")},
+            "target_val_accuracy": model["val_accuracy"], "retrain_wall_seconds": model["wall_seconds"],
+            "retrain_cpu_seconds": model["cpu_seconds"],
+            **{f"target_{k}": v for k, v in target.items() if k not in ("n_images", "seconds")},
+            **{k: v for k, v in metrics[(scheme, seed)].items() if isinstance(v, (int, float))},
+        })  # fmt: skip
+    order = {"retrain": {r: i for i, r in enumerate(RETRAIN_SCHEMES)}}
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["scheme", "retrain", "seed"], key=lambda c: c.map(order[c.name]) if c.name in order else c,
+                             ignore_index=True)  # fmt: skip
+
+
+def seed_bootstrap(frame: pd.DataFrame, statistic, n_boot: int, level: float, seed: int) -> tuple[float, float, float]:
+    """``statistic(frame)`` and its percentile interval over a cluster bootstrap of the seeds (NaN interval
+    with one seed)."""
+    point = float(statistic(frame))
+    seeds = np.sort(frame["seed"].unique())
+    if len(seeds) < 2:
+        return point, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    groups = {s: frame[frame["seed"] == s] for s in seeds}
+    draws = []
+    for pick in rng.integers(0, len(seeds), size=(n_boot, len(seeds))):
+        sample = pd.concat([groups[seeds[i]].assign(seed=k) for k, i in enumerate(pick)], ignore_index=True)
+        value = statistic(sample)
+        if np.isfinite(value):
+            draws.append(value)
+    if not draws:
+        return point, math.nan, math.nan
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return point, float(lo), float(hi)
+
+
+def retrain_effect_ratio(frame: pd.DataFrame, column: str) -> float:
+    """How much the retraining scheme moves ``column`` compared with the source scheme: the SD (ddof 1) of
+    its means per retraining scheme over the SD of its means per source scheme (each mean over the other
+    factor and the seeds). Below 1: the source's training matters more than the retraining."""
+    by_retrain = frame.groupby("retrain")[column].mean()
+    by_scheme = frame.groupby("scheme")[column].mean()
+    if len(by_retrain) < 2 or len(by_scheme) < 2 or by_scheme.std(ddof=1) == 0:
+        return math.nan
+    return float(by_retrain.std(ddof=1) / by_scheme.std(ddof=1))
+
+
+def scheme_ratio(frame: pd.DataFrame, column: str, numerator: str, denominator: str) -> float:
+    """Mean of ``column`` over ``numerator``'s rows divided by its mean over ``denominator``'s rows."""
+    means = frame.groupby("scheme")[column].mean()
+    return float(means[numerator] / means[denominator]) if means[denominator] != 0 else math.nan

@@ -1,0 +1,190 @@
+# Robustness transfer across source training schemes (Kopetzki et al.), robust representation matching
+# (Vaishnavi et al.) and randomized-smoothing certificates (Cohen et al.): each block of config `robustness`
+# becomes its network jobs (advtransfer/robustness.py: one source per scheme and seed, rrm students reading
+# their teacher, a target reference, tau metrics per source) for the generic stages; here: each source's
+# robustness on the source task, each retraining scheme's target model and its robustness, the summary,
+# table and figure.
+for _name, _block in ROBUSTNESS.items():
+    for _key, _problem in robustness.config_problems(_block):
+        _fail(f"robustness.{_name}.{_key}", _problem)
+    add_experiment(
+        _name,
+        [
+            f"results/{_name}/{file}"
+            for file in (
+                "robustness.csv",
+                "claims.csv",
+                "table.md",
+                "table.tex",
+                "robustness.png",
+                "robustness.pdf",
+            )
+        ],
+        networks=robustness.network_jobs(_block),
+    )
+
+
+rule robust_eval:
+    input:
+        unpack(robust_inputs),
+    output:
+        "results/{robustness}/robust/{name}.json",
+    log:
+        "results/{robustness}/logs/robust_{name}.log",
+    benchmark:
+        "results/{robustness}/benchmarks/robust_{name}.tsv"
+    wildcard_constraints:
+        name=r"(source|target)_\w+",
+    retries: 1
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpu_request(),
+    params:
+        root=config["data"]["root"],
+        data=robust_data,
+        evaluation=lambda w: ROBUSTNESS[w.robustness]["evaluation"],
+        seed=robust_seed,
+        device=config["device"],
+        code=code_hash("scripts/robust_eval.py"),
+    script:
+        "../scripts/robust_eval.py"
+
+
+rule retrain:
+    input:
+        unpack(retrain_inputs),
+    output:
+        model="results/{robustness}/retrained/{retrained}.safetensors",
+        info="results/{robustness}/retrained/{retrained}.json",
+    log:
+        "results/{robustness}/logs/retrain_{retrained}.log",
+    benchmark:
+        "results/{robustness}/benchmarks/retrain_{retrained}.tsv"
+    retries: 1
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=gpu_request(),
+    params:
+        root=config["data"]["root"],
+        scheme=lambda w: robustness.split_retrained(w.retrained)[1],
+        settings=lambda w: ROBUSTNESS[w.robustness]["retrain"][
+            robustness.split_retrained(w.retrained)[1]
+        ],
+        target=lambda w: NETWORKS[w.robustness]["evaluations"][
+            robustness.split_retrained(w.retrained)[0]
+        ]["target"],
+        channels=lambda w: ROBUSTNESS[w.robustness]["channels"],
+        image_size=lambda w: ROBUSTNESS[w.robustness]["image_size"],
+        seed=lambda w: NETWORKS[w.robustness]["evaluations"][
+            robustness.split_retrained(w.retrained)[0]
+        ]["seed"],
+        device=config["device"],
+        checkpoint_dir="results/{robustness}/checkpoints/retrain_{retrained}",
+        code=code_hash("scripts/retrain.py"),
+    script:
+        "../scripts/retrain.py"
+
+
+rule robustness_summary:
+    input:
+        sources=lambda w: expand(
+            "results/{robustness}/models/{model}.json",
+            robustness=w.robustness,
+            model=robustness_sources(w),
+        ),
+        robust_sources=lambda w: expand(
+            "results/{robustness}/robust/{model}.json",
+            robustness=w.robustness,
+            model=robustness_sources(w),
+        ),
+        retrained=lambda w: expand(
+            "results/{robustness}/retrained/{name}.json",
+            robustness=w.robustness,
+            name=robustness.retrained_names(ROBUSTNESS[w.robustness]),
+        ),
+        robust_targets=lambda w: expand(
+            "results/{robustness}/robust/target_{name}.json",
+            robustness=w.robustness,
+            name=robustness.retrained_names(ROBUSTNESS[w.robustness]),
+        ),
+        metrics=evaluation_files(
+            "results/{experiment}/metrics/{evaluation}.json", "robustness"
+        ),
+    output:
+        summary=report(
+            "results/{robustness}/robustness.csv",
+            caption="../report/robustness.rst",
+            category="Robustness transfer",
+            subcategory="{robustness}",
+        ),
+        claims=report(
+            "results/{robustness}/claims.csv",
+            caption="../report/robustness_claims.rst",
+            category="Robustness transfer",
+            subcategory="{robustness}",
+        ),
+        table_md="results/{robustness}/table.md",
+        table_tex="results/{robustness}/table.tex",
+    log:
+        "results/{robustness}/logs/summary.log",
+    benchmark:
+        "results/{robustness}/benchmarks/summary.tsv"
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        schemes=lambda w: list(ROBUSTNESS[w.robustness]["schemes"]),
+        seeds=lambda w: ROBUSTNESS[w.robustness]["seeds"],
+        evaluations=lambda w: evaluation_labels(w, "robustness"),
+        claims=lambda w: ROBUSTNESS[w.robustness]["claims"],
+        criteria=config["reproduction"]["robustness"],
+        reproduction={
+            k: config["reproduction"][k]
+            for k in ("n_boot", "level", "seed", "min_correlation", "min_separation")
+        },
+        code=code_hash("scripts/robustness_summary.py"),
+    script:
+        "../scripts/robustness_summary.py"
+
+
+rule robustness_figure:
+    input:
+        summary="results/{robustness}/robustness.csv",
+    output:
+        png=report(
+            "results/{robustness}/robustness.png",
+            caption="../report/robustness_figure.rst",
+            category="Robustness transfer",
+            subcategory="{robustness}",
+        ),
+        pdf="results/{robustness}/robustness.pdf",
+    log:
+        "results/{robustness}/logs/figure.log",
+    benchmark:
+        "results/{robustness}/benchmarks/figure.tsv"
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        claims=lambda w: ROBUSTNESS[w.robustness]["claims"],
+        radii=lambda w: ROBUSTNESS[w.robustness]["evaluation"]["smoothing"]["radii"],
+        title=lambda w: w.robustness,
+        code=code_hash("scripts/robustness_figure.py"),
+    script:
+        "../scripts/robustness_figure.py"

@@ -1,0 +1,16 @@
+"""Rule robustness_figure: robustness transfer, certified accuracy curves, the RRM panel and tau vs robustness
+transfer (PNG and PDF)."""
+
+from _job import sm  # noqa: I001 - the preamble first
+
+import pandas as pd
+
+from advtransfer.plots import robustness_figure, save_figure
+
+p = sm.params
+summary = pd.read_csv(sm.input.summary)
+title = (f"{p.title}: {summary['scheme'].nunique()} source training schemes x {summary['seed'].nunique()} seeds, "
+         f"{summary['retrain'].nunique()} retraining schemes on the target task\n"
+         "does robustness transfer, and does adversarial transferability tell which source transfers it?")  # fmt: skip
+save_figure(robustness_figure(summary, eps=p.claims["eps"], radii=p.radii, claims=p.claims, title=title),
+            sm.output.png, sm.output.pdf)  # fmt: skip
