@@ -11,7 +11,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from advtransfer.io import atomic_path
 from advtransfer.scenarios import few_shot_k
@@ -435,7 +435,7 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
             values = [rows[f"{side}_certified_accuracy_r{r:g}"].mean() for r in radii]
             ax.plot(radii, values, style, marker=".", color=colour[scheme], label=scheme if side == "source" else None)
     ax.set(xlabel="L2 radius r (pixels in [0, 1])", ylabel="certified accuracy at r", ylim=(0, 1.02),
-           title="(b) randomized smoothing: source (solid), target after a probe (dashed)")  # fmt: skip
+           title="(b) certified accuracy: source (solid), target after a probe (dashed)")  # fmt: skip
     ax.legend(fontsize=7, ncol=2)
 
     ax = axes[1, 0]
@@ -447,8 +447,10 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
         ax.scatter([t], [per.loc[scheme, source]], color=colour[scheme], s=70)
         ax.annotate(scheme, (t, per.loc[scheme, source]), textcoords="offset points", xytext=(5, -10), fontsize=8)
     ax.set_xscale("log")
-    ax.set(xlabel="source training CPU time (s, log; rrm without its teacher's)", ylabel="source task accuracy",
-           ylim=(0, 1.02), title="(c) RRM: robustness vs training time (hollow: clean, filled: PGD)")  # fmt: skip
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
+    ax.set(xlabel="source training CPU time (s, log scale; rrm without its teacher's)", ylabel="source task accuracy",
+           ylim=(0, 1.02), title="(c) RRM: accuracy vs training time (hollow: clean, filled: PGD)")  # fmt: skip
 
     ax = axes[1, 1]
     for (scheme, retrain), group in summary.groupby(["scheme", "retrain"], sort=False):
@@ -456,5 +458,5 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
                    s=40, alpha=0.85, edgecolors="k", linewidths=0.4)  # fmt: skip
     ax.set(xlabel="tau1 tau2 of the source's features vs the target reference (Liang et al.)",
            ylabel=f"target task: accuracy under PGD (eps {eps:g})", ylim=(0, 1.02),
-           title="(d) is the more adversarially transferable source the more robust after transfer?")  # fmt: skip
+           title="(d) adversarial transferability vs robustness after transfer")  # fmt: skip
     return fig

@@ -75,6 +75,12 @@ class LinearProbe:
         acc = (logits.argmax(1) == labels).double().mean().item()
         return acc, F.cross_entropy(logits, labels).item()
 
+    def as_linear(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W', b') of the linear layer on RAW features with the probe's logits: ((f - mean) / std) W^T + b =
+        f W'^T + b' for W' = W / std, b' = b - W' mean (float32), e.g. as a retrained model's head."""
+        scaled = self.weight / self.std
+        return scaled.float(), (self.bias - scaled @ self.mean).float()
+
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """Named tensors for ``advtransfer.io.save_tensors`` (``from_tensors`` reads them back)."""
         return {

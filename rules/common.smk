@@ -329,15 +329,9 @@ def _imports(path):
     return found
 
 
-def code_hash(script):
-    """Hash of the library modules (and script helpers) that ``script`` imports, transitively.
-
-    Snakemake tracks a rule's own script but not what it imports; passing this hash as a param makes an
-    edit of e.g. advtransfer/metrics.py or advtransfer/data/reading.py rerun exactly the jobs whose
-    scripts depend on it.
-    """
-    todo = _imports(BASE / script)
-    seen = set()
+def _hash_closure(start):
+    """Hash of the files ``start`` and of this checkout's modules they import, transitively."""
+    todo, seen = set(start), set()
     while todo:
         path = todo.pop()
         seen.add(path)
@@ -348,6 +342,36 @@ def code_hash(script):
         digest.update(b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def code_hash(script):
+    """Hash of the library modules (and script helpers) that ``script`` imports, transitively.
+
+    Snakemake tracks a rule's own script but not what it imports; passing this hash as a param makes an
+    edit of e.g. advtransfer/metrics.py or advtransfer/data/reading.py rerun exactly the jobs whose
+    scripts depend on it.
+    """
+    return _hash_closure(_imports(BASE / script))
+
+
+def import_path_hash(path):
+    """Hash of the module a registry entry names (``advtransfer.robust:pgd_at``) and what it imports: an objective
+    or model the scripts load by name, which code_hash cannot follow ("" for a module outside this checkout).
+    """
+    dotted = str(path).partition(":")[0]
+    file = _module_file(dotted) if dotted else None
+    return _hash_closure({file}) if file else ""
+
+
+def training_code(wildcards):
+    """A train job's code beyond its script: the modules of its objective and of its architecture."""
+    entry = NETWORKS[wildcards.experiment]["models"][wildcards.model]
+    architecture = entry["architecture"]
+    name = architecture.get("name") if isinstance(architecture, dict) else architecture
+    return [
+        import_path_hash(OBJECTIVES[entry["objective"]]),
+        import_path_hash(MODELS.get(name, "")),
+    ]
 
 
 def reader_hash(wildcards):

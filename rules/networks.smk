@@ -86,6 +86,7 @@ rule train:
         device=config["device"],
         checkpoint_dir="results/{experiment}/checkpoints/{model}",
         code=code_hash("scripts/train.py"),
+        objective_code=training_code,
     script:
         "../scripts/train.py"
 

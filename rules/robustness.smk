@@ -89,6 +89,11 @@ rule retrain:
         device=config["device"],
         checkpoint_dir="results/{robustness}/checkpoints/retrain_{retrained}",
         code=code_hash("scripts/retrain.py"),
+        objective_code=lambda w: (
+            import_path_hash(OBJECTIVES["pgd_at"])
+            if robustness.split_retrained(w.retrained)[1] == "adv_finetune"
+            else ""
+        ),
     script:
         "../scripts/retrain.py"
 

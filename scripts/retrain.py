@@ -11,7 +11,6 @@ import time
 import torch
 from torch import nn
 
-from advtransfer import robustness
 from advtransfer.io import load_json, load_tensors, save_json, save_model
 from advtransfer.models import load_classifier
 from advtransfer.probe import extract_features, fit_linear_probe
@@ -34,7 +33,7 @@ history = []
 if p.scheme == "probe":
     probe = fit_linear_probe(extract_features(source, x["train"], 512, device), split["train_y"], l2=p.settings["l2"],
                              max_iter=p.settings["max_iter"], device=device, num_classes=n_classes)  # fmt: skip
-    weight, bias = robustness.probe_as_linear(probe.weight, probe.bias, probe.mean, probe.std)
+    weight, bias = probe.as_linear()
     with torch.no_grad():
         model.head.weight.copy_(weight)
         model.head.bias.copy_(bias)

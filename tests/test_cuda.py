@@ -2,7 +2,8 @@
 
 Covered: training (cudnn.benchmark, channels_last, bfloat16 autocast), the virtual attack and the tau
 metrics (Lanczos with a traced jvp on inference graphs, J formed from vjps), PGD, feature
-extraction + linear probe, and the benchmark suite's CUDA branch (synchronised timers, device memory).
+extraction + linear probe, the robust training schemes and randomized smoothing (noise drawn on the
+device), APGD, and the benchmark suite's CUDA branch (synchronised timers, device memory).
 """
 
 from __future__ import annotations
@@ -119,6 +120,36 @@ def test_features_and_probe_on_cuda_match_the_cpu():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("objective,params", [("pgd_at", {"eps": 0.1, "steps": 2, "step_size": 0.05}),
+                                              ("noise", {"sigma": 0.2}), ("free_at", {"eps": 0.1})])
+def test_robust_training_schemes_train_on_cuda(objective, params):
+    x, y = _task(128)
+    model = _model()
+    result = train_classifier(model, x[:96], y[:96], x[96:], y[96:], epochs=2, batch_size=32, lr=0.05, momentum=0.9,
+                              weight_decay=0.0, seed=0, device=CUDA, progress=False, objective=objective,
+                              objective_params=params, replays=2 if objective == "free_at" else 1)  # fmt: skip
+    assert next(model.parameters()).device.type == "cuda" and result.best_val_accuracy > 0.4
+
+
+def test_smoothing_counts_on_cuda_are_binomially_close_to_the_cpu():
+    from advtransfer import smoothing
+
+    model, x = _model(), _images(4)
+    n = 2000
+    counts = {d: smoothing.class_counts(model.to(d), x, sigma=0.25, n=n, batch_size=500,
+                                        generator=torch.Generator(device=d).manual_seed(0)).double() / n
+              for d in ("cpu", "cuda")}  # fmt: skip
+    assert torch.allclose(counts["cpu"], counts["cuda"], atol=5 * 0.5 / n**0.5)  # different streams: 5 SE
+
+
+def test_apgd_on_cuda_stays_in_the_ball():
+    from advtransfer.attacks import apgd
+
+    model, (x, y) = _model().to(CUDA), _task(32)
+    x_adv = apgd(model, x, y, eps=0.05, n_iter=5)
+    assert x_adv.device.type == "cuda" and (x_adv.cpu() - x).abs().max() <= 0.05 + 1e-6
+
+
 def test_benchmark_suite_runs_on_cuda(tmp_path):
     pytest.importorskip("torchattacks", reason="the pgd case compares with torchattacks (make test installs it)")
     proc = subprocess.run(

@@ -73,13 +73,15 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
 
 def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
     counts = planned_after_editing(done, "metrics")
-    # the metrics jobs (4 digits + 6 attribute evaluations) and the tasks' tau matrix import
+    # the metrics jobs (4 digits + 6 attribute + 6 robustness evaluations) and the tasks' tau matrix import
     # advtransfer.metrics; so does the whole synthetic chain (advtransfer.synthetic imports it). Training,
-    # attacks and probes do not.
+    # attacks, probes and robustness evaluations do not.
     assert counts == {
-        "metrics": 4 + 6,
+        "metrics": 4 + 6 + 6,
         "scenario_summary": 1,
         "scenario_figure": 1,
+        "robustness_summary": 1,
+        "robustness_figure": 1,
         "attributes_summary": 1,
         "attributes_figure": 1,
         "task_tau": 1,
@@ -98,7 +100,8 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
 
 def test_editing_a_plotting_module_reruns_only_figures(done):
     assert planned_after_editing(done, "plots") == {
-        "synthetic_figure": 1, "scenario_figure": 1, "attributes_figure": 1, "task_figure": 1, "all": 1,
+        "synthetic_figure": 1, "scenario_figure": 1, "attributes_figure": 1, "task_figure": 1, "robustness_figure": 1,
+        "all": 1,
     }  # fmt: skip
 
 
@@ -109,12 +112,17 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
     # through advtransfer.tasks; nothing synthetic uses it.
     assert counts == {
         "dataset": 2,  # digits and the shapes world
-        "split": 2 + 1 + 3 + 1,  # digits, then the attributes' 3 sources and the identity target
-        "train": 4 + 1 + 6 + 1,
-        "attack": 4 + 6,
-        "metrics": 4 + 6,
+        # digits, the attributes' 3 sources and the identity target, the robustness block's 3 sources and target
+        "split": 2 + 1 + 3 + 1 + 3 + 1,
+        "train": 4 + 1 + 6 + 1 + 6 + 1,
+        "attack": 4 + 6 + 6,
+        "metrics": 4 + 6 + 6,
         "probe": 4 + 6,
         "finetune": 4,
+        "retrain": 18,
+        "robust_eval": 6 + 18,
+        "robustness_summary": 1,
+        "robustness_figure": 1,
         "scenario_summary": 1,
         "scenario_figure": 1,
         "attributes_summary": 1,
@@ -129,3 +137,29 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
         "all": 1,
     }
     assert planned(done) == {}
+
+
+def test_changing_the_certification_reruns_only_the_robustness_evaluations(done):
+    args = override(done, "rs.yaml", "robustness: {tinyrobustness: {evaluation: {smoothing: {n: 60}}}}\n")
+    out = snakemake(done, "-n", "--quiet", "rules", *args, *BOTH).stdout
+    # 6 sources on the source task + 6 x 3 retrained models on the target task; no training, no retraining
+    assert job_counts(out) == {
+        "robust_eval": 6 + 18, "robustness_summary": 1, "robustness_figure": 1, "reproduction": 1, "all": 1,
+    }  # fmt: skip
+
+
+def test_editing_the_training_schemes_reruns_only_the_models_trained_with_them(done):
+    counts = planned_after_editing(done, "robust")
+    # advtransfer/robust.py holds pgd_at and rrm (not ce): their 4 sources retrain, and every adv_finetune
+    # (objective pgd_at) retrains; the ce sources, the reference and the other families stay
+    assert counts == {
+        "train": 4,
+        "attack": 4,
+        "metrics": 4,
+        "retrain": 4 * 3 + 2,  # the 4 sources' three retrainings, and the ce sources' adv_finetune
+        "robust_eval": 4 + 4 * 3 + 2,
+        "robustness_summary": 1,
+        "robustness_figure": 1,
+        "reproduction": 1,
+        "all": 1,
+    }
