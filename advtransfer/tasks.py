@@ -313,7 +313,8 @@ def _fit(
         train_loss = loss_sum / seen
         if not math.isfinite(train_loss):
             raise FloatingPointError(
-                f"train_task_network ({task}): diverged in epoch {epoch} (loss {train_loss}); lower lr ({lr})"
+                f"{type(model).__name__} for task {task}: training diverged in epoch {epoch} (loss {train_loss}); "
+                f"lower lr ({lr})"
             )
         record = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss}
         if validate:
@@ -427,6 +428,15 @@ def encode_dataset(
         return torch.cat([net.encode(x[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)])
 
 
+def standardise_maps(maps_train: torch.Tensor, maps_test: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets of frozen maps (N, C, h, w) standardised per channel with the TRAINING maps' mean and standard
+    deviation (as the linear probe standardises features): encoders differ in the scale of their maps, and a
+    readout at one learning rate must fit on every one (unscaled, a readout of the full block diverged)."""
+    mean = maps_train.mean(dim=(0, 2, 3), keepdim=True)
+    std = maps_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(eps)
+    return (maps_train - mean) / std, (maps_test - mean) / std
+
+
 def fit_readout(
     maps_train: torch.Tensor,
     targets_train: torch.Tensor,
@@ -537,7 +547,7 @@ def readout_loss_matrix(
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """The knowledge-transfer affinity's raw data: losses[i, j, n] = test loss at image n of a decoder of task
-    j trained on source task i's FROZEN encoder (:func:`fit_readout`). ``train`` / ``test`` map each target
+    j trained on source task i's FROZEN encoder (:func:`fit_readout`, on :func:`standardise_maps`). ``train`` / ``test`` map each target
     task to its (inputs, targets); the source encoder sees the target task's inputs (noisy for denoising)."""
     names = list(models)
     n_test = len(next(iter(test.values()))[1])
@@ -549,7 +559,7 @@ def readout_loss_matrix(
             if key not in cache:
                 cache[key] = (encode_dataset(models[i], train[j][0], device=device),
                               encode_dataset(models[i], test[j][0], device=device))  # fmt: skip
-            maps_train, maps_test = cache[key]
+            maps_train, maps_test = standardise_maps(*cache[key])
             readout = fit_readout(maps_train, train[j][1], j, epochs=epochs, lr=lr, seed=seed, batch_size=batch_size,
                                   device=device)  # fmt: skip
             losses[a, b] = readout_losses(readout, maps_test.to(next(readout.parameters()).device), test[j][1], j)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from advtransfer import reproduction, robustness
+from advtransfer import evaluation, reproduction, robustness
 from advtransfer.models import SmallCNN
 from tests.workflow_helpers import REPO, copy_workflow, snakemake
 
@@ -169,10 +169,10 @@ def test_robustness_of_a_trained_model_is_consistent():
     model = SmallCNN(10, in_channels=1, image_size=8, width=8, hidden=32)
     train_classifier(model, x[:1200], y[:1200], x[1200:1300], y[1200:1300], epochs=4, batch_size=64, lr=0.1,
                      momentum=0.9, weight_decay=0.0, seed=0, device="cpu", progress=False)  # fmt: skip
-    evaluation = {"pgd": {"eps": [0.05, 0.2], "steps": 10, "step_factor": 0.25}, "apgd": {"n_iter": 20},
+    settings = {"pgd": {"eps": [0.05, 0.2], "steps": 10, "step_factor": 0.25}, "apgd": {"n_iter": 20},
                   "autoattack": False, "smoothing": {"sigma": 0.25, "n0": 20, "n": 200, "alpha": 0.001,
                   "radii": [0.0, 0.2, 0.5], "n_images": 50, "batch_size": 1000}}  # fmt: skip
-    out = robustness.robustness_of(model.eval(), x[1300:1500], y[1300:1500], evaluation, seed=0, device="cpu")
+    out = evaluation.robustness_of(model.eval(), x[1300:1500], y[1300:1500], settings, seed=0, device="cpu")
     assert out["clean_accuracy"] > 0.85
     # stronger attacks and larger eps can only lower the accuracy (up to APGD's own randomness: small slack)
     assert out["clean_accuracy"] >= out["pgd_accuracy_eps0.05"] >= out["pgd_accuracy_eps0.2"]
@@ -180,7 +180,7 @@ def test_robustness_of_a_trained_model_is_consistent():
     certified = [out[f"certified_accuracy_r{r:g}"] for r in (0.0, 0.2, 0.5)]
     assert certified == sorted(certified, reverse=True) and certified[-1] == 0.0  # 0.5 > the largest radius n allows
     assert 0 <= out["abstain_rate"] <= 1 and out["smoothed_accuracy"] <= 1 - out["abstain_rate"] + 1e-12
-    again = robustness.robustness_of(model.eval(), x[1300:1500], y[1300:1500], evaluation, seed=0, device="cpu")
+    again = evaluation.robustness_of(model.eval(), x[1300:1500], y[1300:1500], settings, seed=0, device="cpu")
     assert again == out  # seeded
 
 

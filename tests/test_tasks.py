@@ -241,3 +241,14 @@ def test_readout_on_frozen_maps(batch, networks, target):
     assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # the encoder stays frozen
     again = tasks.fit_readout(maps[:30], t[:30], target, epochs=2, lr=0.01, seed=0, batch_size=10)
     assert torch.equal(tasks.readout_losses(again, maps[30:], t[30:], target), losses)
+
+
+def test_standardise_maps_uses_the_training_statistics_per_channel():
+    g = torch.Generator().manual_seed(0)
+    train = torch.randn(20, 3, 4, 4, generator=g) * torch.tensor([1.0, 50.0, 0.01]).view(1, 3, 1, 1) + 7
+    test = torch.randn(5, 3, 4, 4, generator=g)
+    a, b = tasks.standardise_maps(train, test)
+    torch.testing.assert_close(a.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
+    mean, std = train.mean(dim=(0, 2, 3), keepdim=True), train.std(dim=(0, 2, 3), keepdim=True)
+    torch.testing.assert_close(b, (test - mean) / std)  # the test maps get the training statistics
