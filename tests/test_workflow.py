@@ -48,6 +48,15 @@ def test_dry_run_default_config_builds_expected_dag():
         "task_affinity": 1,
         "task_trees": 1,
         "task_figure": 1,
+        # digits_robustness: 4 schemes x 2 seeds, a reference, 4 source splits and the target's
+        "split": network["split"] + 5,
+        "train": network["train"] + 8 + 1,
+        "attack": network["attack"] + 8,
+        "metrics": network["metrics"] + 8,
+        "retrain": 8 * 3,
+        "robust_eval": 8 + 8 * 3,
+        "robustness_summary": 1,
+        "robustness_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
