@@ -54,13 +54,10 @@ def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append((f"schemes.{name}.teacher", f"{teacher!r} is not a scheme of this block without a "
                              f"teacher of its own; schemes: {sorted(schemes)}"))  # fmt: skip
     claims = block["claims"]
-    for key in ("robust", "standard", "rrm"):
-        if claims[key] not in schemes:
-            problems.append((f"claims.{key}", f"{claims[key]!r} is not a scheme of this block: {sorted(schemes)}"))
-    for key in ("fast",):
-        for scheme in claims[key]:
-            if scheme not in schemes:
-                problems.append((f"claims.{key}", f"{scheme!r} is not a scheme of this block: {sorted(schemes)}"))
+    named = [(key, claims[key]) for key in ("robust", "standard", "rrm")] + [("fast", s) for s in claims["fast"]]
+    for key, scheme in named:
+        if scheme not in schemes:
+            problems.append((f"claims.{key}", f"{scheme!r} is not a scheme of this block: {sorted(schemes)}"))
     evaluation = block["evaluation"]
     if claims["eps"] not in evaluation["pgd"]["eps"]:
         problems.append(("claims.eps", f"{claims['eps']} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}"))
@@ -74,14 +71,7 @@ def network_jobs(block: dict[str, Any]) -> dict[str, Any]:
     and target classes of one labelling are disjoint images, so they need no pool."""
     source, target = block["source"], block["target"]
     schemes = block["schemes"]
-    s = {
-        **block,
-        "target": target,
-        "objective": "ce",
-        "probe": {**block["retrain"]["probe"], "shots": []},
-        "metrics": block["metrics"],
-        "finetune": None,
-    }
+    s = {**block, "objective": "ce", "probe": {**block["retrain"]["probe"], "shots": []}, "finetune": None}
     jobs = scenarios.transfer_jobs(s, {name: (source["dataset"], source["classes"]) for name in schemes})
     disjoint = not set(source["classes"]) & set(target["classes"] or [])
     for split in jobs["splits"].values():
