@@ -171,6 +171,21 @@ _CIFAR10_BATCHES = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
+_CIFAR100_FILES = {
+    "train": "16019d7e3df5f24257cddd939b257f8d",
+    "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+    "meta": "7973b15100ade9c7d40fb424638fde48",
+}
+# CIFAR-100's 100 fine classes in label order (the 'fine_label_names' of its meta file: alphabetical).
+_CIFAR100_CLASSES = tuple(
+    """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can
+    castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin
+    elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster
+    man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck
+    pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk
+    skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger
+    tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split()
+)
 _STL10_FILES = {
     "train_X.bin": "918c2871b30a85fa023e0c44e0bee87f",
     "train_y.bin": "5a34089d4802c674881badbb80307741",
@@ -214,6 +229,24 @@ _ENTRIES = (
             "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         ),
         archive_prefix="cifar-10-batches-py",
+    ),
+    DatasetEntry(
+        name="cifar100",
+        classes=_CIFAR100_CLASSES,
+        channels=3,
+        size=(32, 32),
+        reader="advtransfer.data.reading:read_cifar100",
+        description="CIFAR-100 (python version): 50,000 train / 10,000 test 32x32 colour images, 100 fine classes",
+        aliases=("CIFAR-100", "CIFAR100"),
+        folder="cifar-100-python",
+        files=_CIFAR100_FILES,
+        split_files={"train": ("train", "meta"), "test": ("test", "meta")},
+        archive=(
+            "cifar-100-python.tar.gz",
+            "eb9058c3a382ffc7106e4002c42a8d85",
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        ),
+        archive_prefix="cifar-100-python",
     ),
     DatasetEntry(
         name="stl10",

@@ -40,6 +40,26 @@ def write_cifar10(root: Path, n_per_batch: int = 3, seed: int = 0) -> dict[str, 
     return written
 
 
+def write_cifar100(root: Path, n_train: int = 7, n_test: int = 4, seed: int = 0):
+    """cifar-100-python as torchvision reads it: pickled dicts 'train' and 'test' with 'data' (N, 3072) uint8
+    rows (channel-major, as CIFAR-10), 'fine_labels' 0..99 and 'coarse_labels' 0..19, plus 'meta' holding
+    'fine_label_names' and 'coarse_label_names'."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    written = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        data = rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8)
+        fine = [int(v) for v in rng.integers(0, 100, size=n)]
+        entry = {"filenames": ["x.png"] * n, "batch_label": f"fake {name}", "fine_labels": fine,
+                 "coarse_labels": [f // 5 for f in fine], "data": data}  # fmt: skip
+        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+        written[name] = (data, fine)
+    meta = {"fine_label_names": list(D.class_names("cifar100")), "coarse_label_names": [f"c{i}" for i in range(20)]}
+    (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return written
+
+
 def write_stl10(root: Path, n_train: int = 4, n_test: int = 3, seed: int = 0):
     """stl10_binary as torchvision reads it: *_X.bin are uint8 images, each 3 x 96 x 96 stored channel by
     channel in COLUMN-major order; *_y.bin are uint8 labels 1..10; class_names.txt one name a line."""
@@ -174,6 +194,55 @@ def test_cifar10_installed_from_official_archive_in_mirror(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in D.dataset_files("cifar10", root))
     _, labels, _ = D.load_split("cifar10", root, "test", verify=False)
     assert labels.tolist() == written["test_batch"][1]
+
+
+# ---------------------------------------------------------------------------------- CIFAR-100
+def test_cifar100_files_read_through_torchvision_with_fine_labels(tmp_path):
+    written = write_cifar100(tmp_path)
+    names = D.class_names("cifar100")
+    assert len(names) == 100 and names[0] == "apple" and names[-1] == "worm" and list(names) == sorted(names)
+    for split in ("train", "test"):
+        images, labels, got = D.load_split("cifar100", tmp_path, split, verify=False)
+        data, fine = written[split]
+        assert images.dtype == torch.uint8 and torch.equal(images, torch.from_numpy(data.reshape(-1, 3, 32, 32)))
+        assert labels.tolist() == fine and got == names
+    assert D.class_indices("CIFAR-100", ["worm", "maple tree", "apple"]) == [99, 47, 0]
+
+
+def test_cifar100_wrong_names_malicious_pickle_and_checksums_name_the_file(tmp_path):
+    write_cifar100(tmp_path)
+    folder = tmp_path / "cifar-100-python"
+    with pytest.raises(D.DataIntegrityError, match=r"cifar-100-python/train: MD5 .* official"):
+        D.load_split("cifar100", tmp_path, "train")
+    meta = pickle.loads((folder / "meta").read_bytes())
+    meta["fine_label_names"] = meta["fine_label_names"][::-1]
+    (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+    with pytest.raises(D.DataIntegrityError, match=r"cifar-100-python/meta: class names"):
+        D.load_split("cifar100", tmp_path, "test", verify=False)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.makedirs, (str(tmp_path / "pwned"),))
+
+    (folder / "test").write_bytes(pickle.dumps({"data": Evil(), "fine_labels": []}, protocol=2))
+    with pytest.raises(D.DataIntegrityError, match="cifar-100-python/test.*refusing"):
+        D.load_split("cifar100", tmp_path, "test", verify=False)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_cifar100_installed_from_official_archive_in_mirror(tmp_path):
+    src = tmp_path / "src"
+    written = write_cifar100(src)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    with tarfile.open(mirror / "cifar-100-python.tar.gz", "w:gz") as tar:
+        tar.add(src / "cifar-100-python", arcname="cifar-100-python")
+    with pytest.raises(D.DataIntegrityError, match="cifar-100-python.tar.gz: MD5"):
+        D.ensure_dataset("cifar100", tmp_path / "root", mirrors=[mirror])
+    folder = D.ensure_dataset("cifar100", tmp_path / "root", mirrors=[mirror], verify=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["meta", "test", "train"]
+    _, labels, _ = D.load_split("cifar100", tmp_path / "root", "test", verify=False)
+    assert labels.tolist() == written["test"][1]
 
 
 # ------------------------------------------------------------------------------------- STL-10

@@ -129,7 +129,7 @@ def test_schema_accepts_every_registered_model_and_the_open_forms(tmp_path, mode
     ("change", "key", "choices"),
     [
         ({"source_dataset": "mnist"}, "scenarios.mine.source_dataset", "digits"),
-        ({"target": "{dataset: cifar100, classes: [a, b]}"}, "scenarios.mine.target.dataset", "fashion_mnist"),
+        ({"target": "{dataset: svhn, classes: [a, b]}"}, "scenarios.mine.target.dataset", "fashion_mnist"),
         ({"model": "resnet999"}, "scenarios.mine.model", "small_cnn"),
         ({"model": "{name: vgg_tiny, weights: w.safetensors}"}, "scenarios.mine.model", "resnet18_cifar"),
         ({"objective": "hinge"}, "scenarios.mine.objective", ", ".join(sorted(OBJECTIVES))),

@@ -14,7 +14,7 @@ import functools
 import os
 import pickle
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -111,20 +111,31 @@ def _check_names(names_file: Path, names: Sequence[str], dataset: str) -> None:
 
 def read_cifar10(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):
     """CIFAR-10's python batches through torchvision (unverified pickles screened first)."""
-    tvd, cifar10, _ = _torchvision_readers()
-    folder = data_root / DATASETS["cifar10"].folder
-    meta = tvd.CIFAR10.meta["filename"]
+    return _read_cifar("cifar10", data_root, split, verify, labels_key="labels")
+
+
+def read_cifar100(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):
+    """CIFAR-100's python files through torchvision, with the 100 fine labels (unverified pickles screened)."""
+    return _read_cifar("cifar100", data_root, split, verify, labels_key="fine_labels")
+
+
+def _read_cifar(dataset: str, data_root: Path, split: str, verify: bool, *, labels_key: str):
+    readers = _torchvision_readers()
+    tv_class = readers[dataset]
+    folder = data_root / DATASETS[dataset].folder
+    meta = tv_class.meta
     if not verify:  # unverified pickles: screen them before torchvision unpickles them
-        _check_cifar(folder, DATASETS["cifar10"].split_files[split], meta)
-    ds = cifar10(str(data_root), train=split == "train", download=False)
-    _check_names(folder / meta, ds.classes, "cifar10")
+        _check_cifar(folder, DATASETS[dataset].split_files[split], meta["filename"], labels_key, meta["key"])
+    ds = tv_class(str(data_root), train=split == "train", download=False)
+    _check_names(folder / meta["filename"], ds.classes, dataset)
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
     return images, torch.as_tensor(ds.targets, dtype=torch.int64)
 
 
 def read_stl10(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):
     """STL-10's labelled binary files through torchvision (class_names.txt checked when present)."""
-    tvd, _, stl10 = _torchvision_readers()
+    readers = _torchvision_readers()
+    tvd, stl10 = readers["datasets"], readers["stl10"]
     folder = data_root / DATASETS["stl10"].folder
     _check_stl(folder, *DATASETS["stl10"].split_files[split])
     ds = stl10(str(data_root), split=split, download=False)
@@ -141,7 +152,7 @@ def read_fashion_mnist(data_root: Path, split: str, *, verify: bool, seed: int, 
     n_lab = _check_idx(folder / labels_file, 1, ())
     if n_img != n_lab:
         raise DataIntegrityError(f"{folder / images_file}: {n_img} images but {folder / labels_file} {n_lab} labels")
-    tvd, _, _ = _torchvision_readers()
+    tvd = _torchvision_readers()["datasets"]
     ds = tvd.FashionMNIST(str(data_root), train=split == "train", download=False)
     _check_names(folder, ds.classes, "fashion_mnist")
     return ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64)
@@ -161,9 +172,9 @@ def read_digits(data_root: Path, split: str, *, verify: bool, seed: int, test_fr
 
 
 @functools.cache
-def _torchvision_readers():
-    """torchvision's CIFAR-10 and STL-10 readers without their MD5 re-checks (``load_split`` verifies,
-    naming files; STL-10 without requiring unlabeled_X.bin), and its datasets module."""
+def _torchvision_readers() -> dict[str, Any]:
+    """torchvision's CIFAR-10, CIFAR-100 and STL-10 readers without their MD5 re-checks (``load_split``
+    verifies, naming files; STL-10 without requiring unlabeled_X.bin), and its datasets module."""
     from torchvision import datasets as tvd
 
     class CIFAR10(tvd.CIFAR10):
@@ -171,11 +182,16 @@ def _torchvision_readers():
         test_list = [[f, None] for f, _ in tvd.CIFAR10.test_list]
         meta = {**tvd.CIFAR10.meta, "md5": None}
 
+    class CIFAR100(tvd.CIFAR100):
+        train_list = [[f, None] for f, _ in tvd.CIFAR100.train_list]
+        test_list = [[f, None] for f, _ in tvd.CIFAR100.test_list]
+        meta = {**tvd.CIFAR100.meta, "md5": None}
+
     class STL10(tvd.STL10):
         train_list = [[f, None] for f, _ in tvd.STL10.train_list[:2]]
         test_list = [[f, None] for f, _ in tvd.STL10.test_list]
 
-    return tvd, CIFAR10, STL10
+    return {"datasets": tvd, "cifar10": CIFAR10, "cifar100": CIFAR100, "stl10": STL10}
 
 
 _SAFE_PICKLE_GLOBALS = {
@@ -204,26 +220,26 @@ def _screen_pickle(path: Path) -> dict:
         with open(path, "rb") as fh:
             obj = _NumpyOnlyUnpickler(fh, encoding="latin1").load()
     except Exception as exc:  # noqa: BLE001 (truncation, garbage, forbidden globals)
-        raise DataIntegrityError(f"{path}: not a readable CIFAR-10 pickle ({type(exc).__name__}: {exc})") from exc
+        raise DataIntegrityError(f"{path}: not a readable CIFAR pickle ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
-        raise DataIntegrityError(f"{path}: not a CIFAR-10 pickle (a {type(obj).__name__}, expected a dict)")
+        raise DataIntegrityError(f"{path}: not a CIFAR pickle (a {type(obj).__name__}, expected a dict)")
     return obj
 
 
-def _check_cifar(folder: Path, files: Sequence[str], meta: str):
+def _check_cifar(folder: Path, files: Sequence[str], meta: str, labels_key: str, names_key: str):
     for f in files:
         obj = _screen_pickle(folder / f)
         if f == meta:
-            if "label_names" not in obj:
-                raise DataIntegrityError(f"{folder / f}: no 'label_names' entry (keys {sorted(obj)})")
+            if names_key not in obj:
+                raise DataIntegrityError(f"{folder / f}: no {names_key!r} entry (keys {sorted(obj)})")
             continue
-        if "data" not in obj or "labels" not in obj:
-            raise DataIntegrityError(f"{folder / f}: needs 'data' and 'labels' entries (has {sorted(obj)})")
+        if "data" not in obj or labels_key not in obj:
+            raise DataIntegrityError(f"{folder / f}: needs 'data' and {labels_key!r} entries (has {sorted(obj)})")
         data = np.asarray(obj["data"])
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
             raise DataIntegrityError(f"{folder / f}: 'data' must be uint8 (N, 3072), got {data.dtype} {data.shape}")
-        if len(obj["labels"]) != data.shape[0]:
-            raise DataIntegrityError(f"{folder / f}: {data.shape[0]} images but {len(obj['labels'])} labels")
+        if len(obj[labels_key]) != data.shape[0]:
+            raise DataIntegrityError(f"{folder / f}: {data.shape[0]} images but {len(obj[labels_key])} labels")
 
 
 def _check_stl(folder: Path, x_file: str, y_file: str):
