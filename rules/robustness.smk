@@ -5,6 +5,7 @@
 # robustness on the source task, each retraining scheme's target model and its robustness, the summary,
 # table and figure.
 for _name, _block in ROBUSTNESS.items():
+    robustness.expand_all_classes(_block)
     for _key, _problem in robustness.config_problems(_block):
         _fail(f"robustness.{_name}.{_key}", _problem)
     add_experiment(

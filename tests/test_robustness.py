@@ -38,6 +38,7 @@ def test_network_jobs_one_source_per_scheme_and_seed_with_its_objective_and_teac
     # disjoint classes of one labelling are disjoint images: no pool halves the data; sources keep a test part
     assert all(s["pool"] is None for s in jobs["splits"].values())
     assert all(s["test"] for s in jobs["splits"].values())
+    assert set(jobs["splits"]) == {"source", "target"} and {m["split"] for m in sources.values()} == {"source"}
     assert {e["labels"]["scheme"] for e in jobs["evaluations"].values()} == {"ce", "pgd_at", "rrm"}
 
 
@@ -57,7 +58,9 @@ def test_config_problems_name_the_key():
                       "x": {"objective": "ce", "teacher": "pgd_at"}}  # fmt: skip
     bad["claims"] = {**bad["claims"], "robust": "madry", "eps": 0.3}
     bad["target"] = {**bad["target"], "classes": ["6", "seven"]}
+    bad["evaluation"] = {**bad["evaluation"], "apgd": {"n_iter": 5, "eps": [0.25]}}
     keys = [k for k, _ in robustness.config_problems(bad)]
+    assert "evaluation.apgd.eps" in keys
     assert "schemes.rrm.teacher" in keys and "schemes.x.teacher" in keys
     assert "claims.robust" in keys and "claims.eps" in keys and "target.classes" in keys
     assert robustness.config_problems(block()) == []
@@ -182,14 +185,43 @@ def test_robustness_of_a_trained_model_is_consistent():
     assert 0 <= out["abstain_rate"] <= 1 and out["smoothed_accuracy"] <= 1 - out["abstain_rate"] + 1e-12
     again = evaluation.robustness_of(model.eval(), x[1300:1500], y[1300:1500], settings, seed=0, device="cpu")
     assert again == out  # seeded
+    settings["apgd"]["eps"] = [0.2]  # APGD at the listed eps only
+    only = evaluation.robustness_of(model.eval(), x[1300:1500], y[1300:1500], settings, seed=0, device="cpu")
+    assert "apgd_accuracy_eps0.05" not in only and only == {k: v for k, v in out.items() if k != "apgd_accuracy_eps0.05"}
+
+
+def robustness_jobs(schemes: int, seeds: int, datasets: int) -> dict[str, int]:
+    """A block's jobs: one split for all sources and one for the target, one source per scheme and seed plus
+    the reference, three retrainings per source, a
+    robustness evaluation per source (source task) and per retrained model (target task)."""
+    sources = schemes * seeds
+    return {
+        "dataset": datasets, "split": 2, "train": sources + 1, "attack": sources, "metrics": sources,
+        "retrain": 3 * sources, "robust_eval": 4 * sources, "robustness_summary": 1, "robustness_figure": 1,
+        "reproduction": 1, "all": 1,
+    }  # fmt: skip
 
 
 @pytest.mark.workflow
-def test_dry_run_builds_the_robustness_dags(tmp_path):
-    work = copy_workflow(tmp_path)
-    for experiment, jobs in (("digits_robustness", 24), ("fashion_robustness", 81)):
-        out = snakemake(work, "-n", "--config", f"experiments=[{experiment}]").stdout
-        assert f"retrain{' ' * 17}{jobs}" in out or f"retrain {jobs}" in " ".join(out.split()), out[-2000:]
+@pytest.mark.parametrize(
+    ("experiment", "schemes", "seeds", "datasets"),
+    [("digits_robustness", 4, 2, 1), ("fashion_robustness", 9, 3, 1), ("cifar100_cifar10", 9, 3, 2)],
+)
+def test_dry_run_builds_the_robustness_dags(experiment, schemes, seeds, datasets):
+    from tests.test_scenarios import _gpu_by_rule
+    from tests.test_workflow import job_counts
+
+    out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules", "--config", f"experiments=[{experiment}]").stdout
+    assert job_counts(out) == robustness_jobs(schemes, seeds, datasets)
+    if experiment == "cifar100_cifar10":  # the GPU block: `classes: all` is every class; GPU jobs ask for one
+        cfg = yaml.safe_load((REPO / "config.yaml").read_text())["robustness"][experiment]
+        assert cfg["source"]["classes"] == cfg["target"]["classes"] == "all"
+        robustness.expand_all_classes(cfg)
+        assert cfg["source"]["classes"][:2] == ["apple", "aquarium_fish"] and len(cfg["target"]["classes"]) == 10
+        assert {len(m["classes"]) for m in robustness.network_jobs(cfg)["models"].values()} == {100, 10}
+        gpus = _gpu_by_rule(snakemake(REPO, "-n", "--forceall", "--config", f"experiments=[{experiment}]",
+                                      "device=cuda").stdout)  # fmt: skip
+        assert all(gpus[rule] == {1} for rule in ("train", "retrain", "robust_eval", "attack", "metrics")), gpus
 
 
 @pytest.mark.workflow
