@@ -23,6 +23,7 @@ include: "rules/scenarios.smk"
 include: "rules/attributes.smk"
 include: "rules/tasks.smk"
 include: "rules/robustness.smk"
+include: "rules/interactions.smk"
 # The network stages every family shares.
 include: "rules/networks.smk"
 include: "rules/reproduction.smk"
@@ -37,6 +38,7 @@ wildcard_constraints:
     attributes="|".join(ATTRIBUTES) or "(?!)",
     tasks="|".join(TASKS_BLOCKS) or "(?!)",
     robustness="|".join(ROBUSTNESS) or "(?!)",
+    interactions="|".join(INTERACTIONS) or "(?!)",
     retrained=r"\w+",
     task="|".join(TASK_SPECS),
     dataset="|".join(dataset_names()) or "(?!)",

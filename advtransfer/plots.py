@@ -460,3 +460,49 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
            ylabel=f"target task: accuracy under PGD (eps {eps:g})", ylim=(0, 1.02),
            title="(d) adversarial transferability vs robustness after transfer")  # fmt: skip
     return fig
+
+
+def interaction_figure(summary: pd.DataFrame, view: pd.DataFrame, *, claims: dict, outcome: str | None,
+                       title: str) -> Figure:
+    """The multi-order interactions figure (interactions.csv), as Ren et al. plot it: (a, b) the normalised
+    strength E|I^(m)| / its mean over orders vs m / n per model group, on the source and the target task's clean
+    images; (c, d) the attack-induced change E|I^(m)(x_adv) - I^(m)(x)| vs m / n; bands: two-level bootstrap
+    intervals (seeds, then images); dotted lines: the claims' low and high order ranges. With a scenario, (e)
+    and (f): each of its sources' high-order share vs tau1 tau2 and vs the knowledge-transfer ``outcome``."""
+    groups = list(dict.fromkeys(summary.loc[summary["side"] != "scenario", "group"]))
+    cmap = colormaps["tab10"]
+    colour = {g: cmap(i % 10) for i, g in enumerate(groups)}
+    with_view = len(view) > 0 and outcome is not None
+    fig = Figure(figsize=(17 if with_view else 12, 9), layout="constrained")
+    axes = fig.subplots(2, 3 if with_view else 2)
+    fig.suptitle(title, fontsize=11)
+    panels = [(0, 0, "source", "profile", "(a) source task, clean: normalised strength"),
+              (0, 1, "target", "profile", "(b) target task, clean: normalised strength"),
+              (1, 0, "source", "change", "(c) source task: change caused by PGD"),
+              (1, 1, "target", "change", "(d) target task: change caused by PGD")]  # fmt: skip
+    for row, col, side, column, label in panels:
+        ax = axes[row, col]
+        for group in groups:
+            rows = summary[(summary["side"] == side) & (summary["group"] == group)].sort_values("m_over_n")
+            if len(rows):
+                ax.plot(rows["m_over_n"], rows[column], "-o", ms=3, color=colour[group], label=group)
+                ax.fill_between(rows["m_over_n"], rows[f"{column}_lo"], rows[f"{column}_hi"], color=colour[group],
+                                alpha=0.18, lw=0)  # fmt: skip
+        for bound in (claims["low"], claims["high"]):
+            ax.axvline(bound, color="0.6", ls=":", lw=0.8)
+        ylabel = ("E|I^(m)| / mean over m" if column == "profile" else "E|I^(m)(x_adv) - I^(m)(x)|")
+        ax.set(xlabel="order m / n", ylabel=ylabel, title=label, xlim=(0, 1))
+        ax.legend(fontsize=7, title="training scheme", title_fontsize=7)
+    if with_view:
+        sources = list(dict.fromkeys(view["source"]))
+        vcolour = {s: colormaps["viridis"](i / max(1, len(sources) - 1)) for i, s in enumerate(sources)}
+        for ax, column, label in ((axes[0, 2], "tau1_tau2", "tau1 tau2 (source vs the target reference)"),
+                                  (axes[1, 2], outcome, outcome_label(outcome))):  # fmt: skip
+            for source in sources:
+                rows = view[view["source"] == source]
+                ax.scatter(rows[column], rows["high_order_share"], color=vcolour[source], s=40, edgecolors="k",
+                           linewidths=0.4, label=source)  # fmt: skip
+            ax.set(xlabel=label, ylabel=f"high-order share of the strength (m/n >= {claims['high']:g})",
+                   title=f"({'e' if column == 'tau1_tau2' else 'f'}) scenario sources on the target images")  # fmt: skip
+            ax.legend(fontsize=7)
+    return fig

@@ -388,6 +388,55 @@ ROBUSTNESS_CLAIM_IDS = [
 ]  # fmt: skip
 
 
+INTERACTION_CLAIM_IDS = [
+    ("attack_changes_high_orders", "adversarial perturbations mainly change high-order interactions",
+     "Ren et al. 2021, abstract"),
+    ("at_lower_high_order_share", "adversarially trained models rely less on high-order interactions",
+     "Ren et al. 2021, abstract"),
+]  # fmt: skip
+
+
+def interaction_claims(experiment: str, profiles: pd.DataFrame, claims: dict[str, Any], c: dict[str, Any]) -> list[dict]:
+    """The two claims of Ren et al. on one interactions experiment (profile rows with side, group, seed),
+    intervals from a two-level bootstrap (seeds, then images; advtransfer.interactions):
+
+    - per side (source task, target task), the standard model's attack-induced change |I^(m)(x_adv) - I^(m)(x)|
+      at the high orders (m / n >= ``claims["high"]``) over that at the low orders (m / n <= ``claims["low"]``):
+      reproduced when the interval lies above 1, not reproduced below;
+    - per robust scheme, on the source task: its share of the clean strength at the high orders minus the
+      standard model's: reproduced when the interval lies below 0, not reproduced above."""
+    from advtransfer.interactions import change_ratio_estimate, share_difference_estimate
+
+    boot = dict(n_boot=c["n_boot"], level=c["level"], seed=c["seed"])
+    high, low, standard = claims["high"], claims["low"], claims["standard"]
+    rows = []
+    for side in ("source", "target"):
+        frame = profiles[(profiles["side"] == side) & (profiles["group"] == standard)]
+        if not len(frame):
+            continue
+        value = change_ratio_estimate(frame, high, low, **boot)
+        rows.append(_claim(
+            experiment, f"attack_changes_high_orders_{side}", INTERACTION_CLAIM_IDS[0][1], INTERACTION_CLAIM_IDS[0][2],
+            f"{standard} models on the {side} task: mean attack-induced change of I^(m) at m/n >= {high:g} over that at "
+            f"m/n <= {low:g}", *value, "interval above 1", interval_verdict(value[1] - 1, value[2] - 1, 1),
+            f"{frame['seed'].nunique()} seeds, {len(frame.drop_duplicates(['seed', 'image']))} images",
+        ))  # fmt: skip
+    base = profiles[(profiles["side"] == "source") & (profiles["group"] == standard)]
+    for robust in claims["robust"]:
+        frame = profiles[(profiles["side"] == "source") & (profiles["group"] == robust)]
+        if not len(frame) or not len(base):
+            continue
+        value = share_difference_estimate(frame, base, high, **boot)
+        rows.append(_claim(
+            experiment, f"at_lower_high_order_share_{robust}", INTERACTION_CLAIM_IDS[1][1], INTERACTION_CLAIM_IDS[1][2],
+            f"share of the clean interaction strength at m/n >= {high:g}: {robust} minus {standard} (source task)",
+            *value, "interval below 0", interval_verdict(value[1], value[2], -1),
+            f"{robust}: {frame['seed'].nunique()} seeds, {len(frame.drop_duplicates(['seed', 'image']))} images; "
+            f"{standard}: {base['seed'].nunique()} seeds, {len(base.drop_duplicates(['seed', 'image']))} images",
+        ))  # fmt: skip
+    return rows
+
+
 def not_run_claims(experiment: str, claim_ids: list[tuple[str, str, str]]) -> list[dict]:
     """Rows for the claims of an experiment this run did not include: inconclusive, saying how to run it."""
     return [

@@ -352,3 +352,47 @@ def write_table(path_md: str | Path, path_tex: str | Path, tables: dict[str, str
     for path, key in ((path_md, "md"), (path_tex, "tex")):
         with atomic_path(path) as tmp:
             Path(tmp).write_text(tables[key], encoding="utf-8")
+
+
+def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, claims: pd.DataFrame, view: pd.DataFrame,
+                       correlations: pd.DataFrame, settings: dict) -> dict[str, str]:
+    """The multi-order interactions family's tables as ``{"md", "tex"}``: per side and model group, the share of
+    the clean strength and of the attack-induced change at the high orders (mean ± std over seeds) and the
+    normalised profile at the lowest and highest order; Ren et al.'s claims with verdicts; and, for a
+    scenario's sources, the high-order share next to tau1 / tau2 / alpha and the outcome with their rank
+    correlations (findings)."""
+    high = settings["high"]
+    grouped = shares.groupby(["side", "group"], sort=False)[["high_order_share", "change_high_order_share"]]
+    means, stds = grouped.mean(), grouped.std(ddof=1)
+    ends = summary.sort_values("order").groupby(["side", "group"], sort=False)["profile"].agg(["first", "last"])
+    view_cols = [c for c in view.columns if c not in ("source", "seed")]
+    parts = []
+    for latex in (False, True):
+        esc = latex_escape if latex else str
+        rows = [[esc(k[0]), esc(k[1]), *(_mean_std(means.loc[k, c], stds.loc[k, c], latex) for c in means.columns),
+                 _number(ends.loc[k, "first"]), _number(ends.loc[k, "last"])] for k in means.index]  # fmt: skip
+        header = ["side", "model", f"high-order share (m/n >= {high:g})", "change high-order share",
+                  "profile at lowest order", "profile at highest order"]  # fmt: skip
+        claim_rows = [[esc(r["claim_id"]), esc(r["measurement"]), _interval(r["value"], r["lo"], r["hi"], latex),
+                       r["verdict"]] for _, r in claims.iterrows()]  # fmt: skip
+        by_source = view.groupby("source", sort=False)[view_cols].mean() if len(view) else pd.DataFrame()
+        view_rows = [[esc(s), *(_number(by_source.loc[s, c]) for c in view_cols)] for s in by_source.index]
+        block = [(header, rows, "ll" + "r" * 4),
+                 (["claim", "measurement", "value [interval]", "verdict"], claim_rows, "lllr"),
+                 (["source", *(_name(c, latex) for c in view_cols)], view_rows, "l" + "r" * len(view_cols))]  # fmt: skip
+        if len(correlations):
+            block.append(_correlation_rows(correlations, latex))
+        parts.append(block)
+    captions = [
+        "Per model group (mean ± std over seeds): the share of the clean interaction strength E|I^(m)| at the high "
+        f"orders (m/n >= {high:g}) and the share of the attack-induced change there; the normalised profile "
+        "(strength / its mean over orders) at the lowest and the highest order.",
+        "Claims of Ren et al. and verdicts (intervals: bootstrap over seeds, then images).",
+        "The scenario's sources on its target images, mean over seeds: high-order share of the clean strength next "
+        "to the adversarial-transferability metrics and the knowledge-transfer outcome.",
+        "Findings: rank correlation of each column with the high-order share over (source, seed); brackets: "
+        "cluster-bootstrap interval over seeds.",
+    ]
+    md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
+    tex = [b for caption, rows in zip(captions, parts[1]) for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]
+    return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}

@@ -23,7 +23,7 @@ from benchmarks.common import DEFAULT_OUT, CaseResult, Settings
 
 CASES = (
     "products", "virtual_attack", "transferability", "pgd", "training", "probe", "atm", "smoothing", "robust_training",
-    "workflow", "scaling", "main_job",
+    "interactions", "workflow", "scaling", "main_job",
 )  # fmt: skip
 OPT_IN = ("main_job",)
 DEFAULT_CASES = tuple(c for c in CASES if c not in OPT_IN)

@@ -6,10 +6,18 @@ import hashlib
 import json
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
-from advtransfer import affinity, attributes, names, robustness, scenarios
+from advtransfer import (
+    affinity,
+    attributes,
+    interaction_jobs,
+    names,
+    robustness,
+    scenarios,
+)
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES
 from advtransfer.registry import TASKS as TASK_SPECS
 
@@ -482,6 +490,67 @@ def robust_seed(wildcards):
     return NETWORKS[wildcards.robustness]["models"][name]["seed"]
 
 
+# ------------------------------------------------------------------------------------- interactions
+INTERACTIONS = config.get("interactions") or {}
+
+
+def interaction_names(wildcards):
+    block = INTERACTIONS[wildcards.interactions]
+    scenario = block["scenario"]
+    return interaction_jobs.model_names(
+        block,
+        ROBUSTNESS[block["robustness"]],
+        NETWORKS[scenario]["evaluations"] if scenario else (),
+    )
+
+
+def _scenario_evaluation(block, name):
+    return NETWORKS[block["scenario"]]["evaluations"][name[len("scenario_") :]]
+
+
+def interaction_inputs(wildcards):
+    """A profile job's model, its sidecar, the split with its test images and the data set's marker."""
+    block = INTERACTIONS[wildcards.interactions]
+    if interaction_jobs.side_of(wildcards.name) != "scenario":
+        return robust_inputs(
+            SimpleNamespace(robustness=block["robustness"], name=wildcards.name)
+        )
+    s, e = block["scenario"], _scenario_evaluation(block, wildcards.name)
+    return {
+        "model": f"results/{s}/models/{e['source']}.safetensors",
+        "info": f"results/{s}/models/{e['source']}.json",
+        "split": f"results/{s}/splits/{e['split']}.safetensors",
+        "dataset": dataset_marker(e["target"]["dataset"]),
+    }
+
+
+def interaction_data(wildcards):
+    """Where a profile job's images come from and which labels score them (true, or the model's own)."""
+    block = INTERACTIONS[wildcards.interactions]
+    if interaction_jobs.side_of(wildcards.name) != "scenario":
+        ns = SimpleNamespace(robustness=block["robustness"], name=wildcards.name)
+        return {**robust_data(ns), "labels": "true"}
+    e = _scenario_evaluation(block, wildcards.name)
+    t = e["target"]
+    return {
+        "dataset": t["dataset"],
+        "domain": t["domain"],
+        "seed": t["domain_seed"],
+        "channels": e["channels"],
+        "size": e["image_size"],
+        "labels": "own",
+    }
+
+
+def interaction_settings(wildcards):
+    block = INTERACTIONS[wildcards.interactions]
+    keys = ("grid", "ratios", "n_images", "n_pairs", "n_contexts", "score", "baseline")
+    return {
+        **{k: block[k] for k in keys},
+        **{k: block[k] for k in ("attack", "batch_size", "seed")},
+    }
+
+
 # ------------------------------------------------------------------------------------- reproduction
 RUN_SCENARIOS = [
     name for name in config["experiments"] if name in SCENARIOS
@@ -492,6 +561,9 @@ RUN_ATTRIBUTES = [
 RUN_ROBUSTNESS = [
     name for name in config["experiments"] if name in (config.get("robustness") or {})
 ]
+RUN_INTERACTIONS = [
+    name for name in config["experiments"] if name in (config.get("interactions") or {})
+]
 RUN_TASKS = [  # shapes-world blocks: a zoo has no knowledge-transfer measurement to test the claim with
     name
     for name in config["experiments"]
@@ -501,8 +573,8 @@ RUN_TASKS = [  # shapes-world blocks: a zoo has no knowledge-transfer measuremen
 
 def reproduction_inputs(wildcards):
     """The synthetic sweep, each scenario's summary and design check, each attributes experiment's summary,
-    design check and identity check, each tasks experiment's trees and each robustness experiment's claims,
-    for the experiments of the run."""
+    design check and identity check, each tasks experiment's trees and each robustness and interactions
+    experiment's claims, for the experiments of the run."""
     return {
         "sweep": (
             ["results/synthetic/sweep.csv"]
@@ -520,4 +592,7 @@ def reproduction_inputs(wildcards):
         ],
         "task_trees": [f"results/{name}/trees.csv" for name in RUN_TASKS],
         "robustness_claims": [f"results/{name}/claims.csv" for name in RUN_ROBUSTNESS],
+        "interaction_claims": [
+            f"results/{name}/claims.csv" for name in RUN_INTERACTIONS
+        ],
     }

@@ -31,6 +31,7 @@ rule reproduction:
         attributes=[(name, ATTRIBUTES[name]["outcome"]) for name in RUN_ATTRIBUTES],
         tasks=RUN_TASKS,
         robustness=RUN_ROBUSTNESS,
+        interactions=RUN_INTERACTIONS,
         code=code_hash("scripts/reproduction.py"),
     script:
         "../scripts/reproduction.py"

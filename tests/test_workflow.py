@@ -48,8 +48,8 @@ def test_dry_run_default_config_builds_expected_dag():
         "task_affinity": 1,
         "task_trees": 1,
         "task_figure": 1,
-        # digits_robustness: 4 schemes x 2 seeds, a reference, 4 source splits and the target's
-        "split": network["split"] + 5,
+        # digits_robustness: 4 schemes x 2 seeds, a reference, one source split and the target's
+        "split": network["split"] + 2,
         "train": network["train"] + 8 + 1,
         "attack": network["attack"] + 8,
         "metrics": network["metrics"] + 8,
@@ -57,6 +57,10 @@ def test_dry_run_default_config_builds_expected_dag():
         "robust_eval": 8 + 8 * 3,
         "robustness_summary": 1,
         "robustness_figure": 1,
+        # digits_interactions: 8 sources and their 8 fine-tuned models, the digits scenario's 15 sources
+        "interactions": 8 + 8 + 15,
+        "interactions_summary": 1,
+        "interactions_figure": 1,
         "reproduction": 1,
         "all": 1,
     }

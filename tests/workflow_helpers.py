@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The tiny synthetic experiment, digits scenario, attributes, tasks and robustness experiments together
+# The tiny synthetic experiment, digits scenario, attributes, tasks, robustness and interactions experiments together
 # (tests/conftest.py runs them once).
 TINY = (
     "--configfile",
@@ -17,8 +17,9 @@ TINY = (
     "tests/configs/tiny_attributes.yaml",
     "tests/configs/tiny_tasks.yaml",
     "tests/configs/tiny_robustness.yaml",
+    "tests/configs/tiny_interactions.yaml",
     "--config",
-    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks,tinyrobustness]",
+    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks,tinyrobustness,tinyinteractions]",
 )
 COPIED = (
     "Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "report", "advtransfer",

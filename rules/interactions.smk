@@ -1,0 +1,143 @@
+# Multi-order interactions (Ren et al., NeurIPS 2021) of a robustness block's models and, optionally, of a
+# data-distribution scenario's sources (advtransfer/interaction_jobs.py: the job names; advtransfer/interactions.py:
+# the estimator and the summaries): one profile job per model, then the summary (interactions.csv, claims,
+# tables) and the figure. The models come from their own experiments' rules (robustness, scenarios).
+for _name, _block in INTERACTIONS.items():
+    for _key, _problem in interaction_jobs.config_problems(
+        _block, ROBUSTNESS, SCENARIOS
+    ):
+        _fail(f"interactions.{_name}.{_key}", _problem)
+    add_experiment(
+        _name,
+        [
+            f"results/{_name}/{file}"
+            for file in (
+                "interactions.csv",
+                "claims.csv",
+                "table.md",
+                "table.tex",
+                "interactions.png",
+                "interactions.pdf",
+            )
+        ],
+    )
+
+
+rule interactions:
+    input:
+        unpack(interaction_inputs),
+    output:
+        "results/{interactions}/profiles/{name}.csv",
+    log:
+        "results/{interactions}/logs/profile_{name}.log",
+    benchmark:
+        "results/{interactions}/benchmarks/profile_{name}.tsv"
+    wildcard_constraints:
+        name=r"(source|target|scenario)_\w+",
+    retries: 1
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpu_request(),
+    params:
+        root=config["data"]["root"],
+        data=interaction_data,
+        settings=interaction_settings,
+        device=config["device"],
+        code=code_hash("scripts/interactions.py"),
+    script:
+        "../scripts/interactions.py"
+
+
+rule interactions_summary:
+    input:
+        profiles=lambda w: expand(
+            "results/{interactions}/profiles/{name}.csv",
+            interactions=w.interactions,
+            name=interaction_names(w),
+        ),
+        scenario=lambda w: (
+            [f"results/{INTERACTIONS[w.interactions]['scenario']}/summary.csv"]
+            if INTERACTIONS[w.interactions]["scenario"]
+            else []
+        ),
+    output:
+        summary=report(
+            "results/{interactions}/interactions.csv",
+            caption="../report/interactions.rst",
+            category="Multi-order interactions",
+            subcategory="{interactions}",
+        ),
+        profiles="results/{interactions}/profiles.csv",
+        claims=report(
+            "results/{interactions}/claims.csv",
+            caption="../report/interactions_claims.rst",
+            category="Multi-order interactions",
+            subcategory="{interactions}",
+        ),
+        view="results/{interactions}/orders_vs_tau.csv",
+        table_md="results/{interactions}/table.md",
+        table_tex="results/{interactions}/table.tex",
+    log:
+        "results/{interactions}/logs/summary.log",
+    benchmark:
+        "results/{interactions}/benchmarks/summary.tsv"
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        names=interaction_names,
+        seeds=lambda w: ROBUSTNESS[INTERACTIONS[w.interactions]["robustness"]]["seeds"],
+        claims=lambda w: INTERACTIONS[w.interactions]["claims"],
+        outcome=lambda w: (
+            SCENARIOS[INTERACTIONS[w.interactions]["scenario"]]["outcome"]
+            if INTERACTIONS[w.interactions]["scenario"]
+            else None
+        ),
+        reproduction={k: config["reproduction"][k] for k in ("n_boot", "level", "seed")},
+        code=code_hash("scripts/interactions_summary.py"),
+    script:
+        "../scripts/interactions_summary.py"
+
+
+rule interactions_figure:
+    input:
+        summary="results/{interactions}/interactions.csv",
+        view="results/{interactions}/orders_vs_tau.csv",
+    output:
+        png=report(
+            "results/{interactions}/interactions.png",
+            caption="../report/interactions_figure.rst",
+            category="Multi-order interactions",
+            subcategory="{interactions}",
+        ),
+        pdf="results/{interactions}/interactions.pdf",
+    log:
+        "results/{interactions}/logs/figure.log",
+    benchmark:
+        "results/{interactions}/benchmarks/figure.tsv"
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        claims=lambda w: INTERACTIONS[w.interactions]["claims"],
+        outcome=lambda w: (
+            SCENARIOS[INTERACTIONS[w.interactions]["scenario"]]["outcome"]
+            if INTERACTIONS[w.interactions]["scenario"]
+            else None
+        ),
+        title=lambda w: w.interactions,
+        code=code_hash("scripts/interactions_figure.py"),
+    script:
+        "../scripts/interactions_figure.py"

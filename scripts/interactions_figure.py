@@ -1,0 +1,18 @@
+"""Rule interactions_figure: interaction strength and attack-induced change per order, per training scheme, on
+the source and target tasks, and a scenario's sources' high-order share vs tau and knowledge transfer."""
+
+from _job import sm  # noqa: I001 - the preamble first
+
+import pandas as pd
+
+from advtransfer.plots import interaction_figure, save_figure
+
+p = sm.params
+summary = pd.read_csv(sm.input.summary)
+view = pd.read_csv(sm.input.view)
+n = summary.loc[summary["side"] != "scenario", ["n_seeds", "n_images"]].max()
+title = (f"{p.title}: multi-order interactions (Ren et al. 2021) of {summary['group'].nunique()} model groups, "
+         f"up to {n['n_seeds']} seeds and {n['n_images']} images each\n"
+         "which orders of interaction do attacks change, and do robust models rely on low orders?")  # fmt: skip
+save_figure(interaction_figure(summary, view, claims=p.claims, outcome=p.outcome, title=title),
+            sm.output.png, sm.output.pdf)  # fmt: skip
