@@ -205,7 +205,7 @@ def robustness_jobs(schemes: int, seeds: int, datasets: int) -> dict[str, int]:
 @pytest.mark.workflow
 @pytest.mark.parametrize(
     ("experiment", "schemes", "seeds", "datasets"),
-    [("digits_robustness", 4, 2, 1), ("fashion_robustness", 9, 3, 1), ("cifar100_cifar10", 9, 3, 2)],
+    [("digits_robustness", 3, 2, 1), ("fashion_robustness", 9, 3, 1), ("cifar100_cifar10", 9, 3, 2)],
 )
 def test_dry_run_builds_the_robustness_dags(experiment, schemes, seeds, datasets):
     from tests.test_scenarios import _gpu_by_rule

@@ -48,17 +48,17 @@ def test_dry_run_default_config_builds_expected_dag():
         "task_affinity": 1,
         "task_trees": 1,
         "task_figure": 1,
-        # digits_robustness: 4 schemes x 2 seeds, a reference, one source split and the target's
+        # digits_robustness: 3 schemes x 2 seeds, a reference, one source split and the target's
         "split": network["split"] + 2,
-        "train": network["train"] + 8 + 1,
-        "attack": network["attack"] + 8,
-        "metrics": network["metrics"] + 8,
-        "retrain": 8 * 3,
-        "robust_eval": 8 + 8 * 3,
+        "train": network["train"] + 6 + 1,
+        "attack": network["attack"] + 6,
+        "metrics": network["metrics"] + 6,
+        "retrain": 6 * 3,
+        "robust_eval": 6 + 6 * 3,
         "robustness_summary": 1,
         "robustness_figure": 1,
-        # digits_interactions: 8 sources and their 8 fine-tuned models, the digits scenario's 15 sources
-        "interactions": 8 + 8 + 15,
+        # digits_interactions: 6 sources and their 6 fine-tuned models, the digits scenario's 15 sources
+        "interactions": 6 + 6 + 15,
         "interactions_summary": 1,
         "interactions_figure": 1,
         "reproduction": 1,
