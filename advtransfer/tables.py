@@ -378,9 +378,9 @@ def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, claims: pd.D
         by_source = view.groupby("source", sort=False)[view_cols].mean() if len(view) else pd.DataFrame()
         view_rows = [[esc(s), *(_number(by_source.loc[s, c]) for c in view_cols)] for s in by_source.index]
         block = [(header, rows, "ll" + "r" * 4),
-                 (["claim", "measurement", "value [interval]", "verdict"], claim_rows, "lllr"),
-                 (["source", *(_name(c, latex) for c in view_cols)], view_rows, "l" + "r" * len(view_cols))]  # fmt: skip
-        if len(correlations):
+                 (["claim", "measurement", "value [interval]", "verdict"], claim_rows, "lllr")]  # fmt: skip
+        if len(view):  # a block with a scenario: its sources next to tau and the outcome
+            block.append((["source", *(_name(c, latex) for c in view_cols)], view_rows, "l" + "r" * len(view_cols)))
             block.append(_correlation_rows(correlations, latex))
         parts.append(block)
     captions = [

@@ -52,6 +52,7 @@ def test_changing_pgd_eps_reruns_only_attack_and_what_follows(done):
     out = snakemake(done, "-n", "--quiet", "rules", *args, *BOTH).stdout
     assert job_counts(out) == {
         "attack": 4, "metrics": 4, "scenario_summary": 1, "scenario_figure": 1, "reproduction": 1, "all": 1,
+        "interactions_summary": 1, "interactions_figure": 1,  # its view reads the scenario's tau
     }  # fmt: skip
 
 
@@ -66,6 +67,9 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
         "finetune": 4,
         "scenario_summary": 1,
         "scenario_figure": 1,
+        "interactions": 4,  # the interactions view's profiles of the retrained sources
+        "interactions_summary": 1,
+        "interactions_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
@@ -92,6 +96,8 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
         "synthetic_sweep": 2,
         "synthetic_summary": 1,
         "synthetic_figure": 1,
+        "interactions_summary": 1,  # its view reads the scenario summary
+        "interactions_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
@@ -101,7 +107,7 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
 def test_editing_a_plotting_module_reruns_only_figures(done):
     assert planned_after_editing(done, "plots") == {
         "synthetic_figure": 1, "scenario_figure": 1, "attributes_figure": 1, "task_figure": 1, "robustness_figure": 1,
-        "all": 1,
+        "interactions_figure": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -112,8 +118,9 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
     # through advtransfer.tasks; nothing synthetic uses it.
     assert counts == {
         "dataset": 2,  # digits and the shapes world
-        # digits, the attributes' 3 sources and the identity target, the robustness block's 3 sources and target
-        "split": 2 + 1 + 3 + 1 + 3 + 1,
+        # digits, the attributes' 3 sources and the identity target, the robustness block's shared source split
+        # and its target
+        "split": 2 + 1 + 3 + 1 + 1 + 1,
         "train": 4 + 1 + 6 + 1 + 6 + 1,
         "attack": 4 + 6 + 6,
         "metrics": 4 + 6 + 6,
@@ -133,6 +140,9 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
         "task_affinity": 1,
         "task_trees": 1,
         "task_figure": 1,
+        "interactions": 6 + 6 + 4,  # every model the interactions block analyses, and its images
+        "interactions_summary": 1,
+        "interactions_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
@@ -160,6 +170,9 @@ def test_editing_the_training_schemes_reruns_only_the_models_trained_with_them(d
         "robust_eval": 4 + 4 * 3 + 2,
         "robustness_summary": 1,
         "robustness_figure": 1,
+        "interactions": 4 + 4,  # the 4 sources and their fine-tuned models (the block analyses finetune)
+        "interactions_summary": 1,
+        "interactions_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
