@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -235,12 +236,16 @@ def model_set_function(model, x, label, grid, baseline, kind="log_softmax", batc
 
 
 @torch.no_grad()
-def correctly_classified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, device=None):
-    """Which images the model classifies correctly (the estimator's images): bool (N,), CPU."""
+def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device=None) -> torch.Tensor:
+    """The model's predicted class of each image, in batches on ``device``: LongTensor (N,), CPU."""
     device = model_device(model, device)
     with frozen_on(model, device) as net:
-        pred = torch.cat([net(x[s : s + batch_size].to(device)).argmax(1).cpu() for s in range(0, len(x), batch_size)])
-    return pred == torch.as_tensor(y).cpu()
+        return torch.cat([net(x[s : s + batch_size].to(device)).argmax(1).cpu() for s in range(0, len(x), batch_size)])
+
+
+def correctly_classified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, device=None):
+    """Which images the model classifies correctly (the estimator's images): bool (N,), CPU."""
+    return predictions(model, x, batch_size, device) == torch.as_tensor(y).cpu()
 
 
 # --------------------------------------------------------------------------------------------- estimator
@@ -400,17 +405,16 @@ def interaction_strength(interactions: torch.Tensor) -> torch.Tensor:
     return interactions.abs().flatten(0, -2).mean(0)
 
 
-def normalised_profile(strength: torch.Tensor) -> torch.Tensor:
-    """The strength divided by its mean over orders (a profile comparable across models)."""
-    return strength / strength.mean()
+def normalised_profile(strength):
+    """The strength divided by its mean over orders, the last axis (a profile comparable across models); a
+    tensor or an array (e.g. bootstrap draws x orders)."""
+    return strength / strength.mean(-1, keepdims=True)
 
 
 def high_order_share(strength: torch.Tensor, ratios, threshold: float = 0.7) -> float:
     """The share of the total strength (summed over the orders given) carried by orders with ratio >= threshold,
     ``ratios`` being the orders' ratios as given (e.g. :class:`Interactions`' m / n)."""
-    ratios = torch.as_tensor(ratios, dtype=torch.float64)
-    strength = torch.as_tensor(strength, dtype=torch.float64)
-    return float(strength[ratios >= threshold].sum() / strength.sum())
+    return float(high_order_shares(np.asarray(strength, dtype=np.float64), ratios, threshold))
 
 
 # --------------------------------------------------------------------------------------------- one model
@@ -489,8 +493,8 @@ def change_ratio(change_means, m_over_n, high: float, low: float):
 
 
 def high_order_shares(strength_means, m_over_n, high: float):
-    """The share of the summed strength over orders carried by the orders with m / n >= ``high`` (vectorised
-    :func:`high_order_share` over leading axes)."""
+    """The share of the summed strength over orders (the last axis) carried by the orders with m / n >= ``high``
+    (up to float rounding of m / n), for every leading index (e.g. bootstrap draws)."""
     hi = np.asarray(m_over_n) >= high - 1e-12
     return strength_means[..., hi].sum(-1) / strength_means.sum(-1)
 
@@ -510,31 +514,24 @@ def order_summary(profiles, n_boot: int, level: float, seed: int):
     profile (strength / its mean over orders, ``profile``), the attack-induced change (``change``) and the
     change over the clean strength (``relative_change``); ``*_lo`` / ``*_hi``: the two-level bootstrap interval
     (seeds, then images). ``profiles``: profile rows with side, group, seed columns."""
-    import pandas as pd
-
     out = []
     for (side, group), frame in profiles.groupby(["side", "group"], sort=False):
-        groups = {c: per_image_matrix(frame, c)[0] for c in ("clean", "adversarial", "change")}
-        m_over_n = per_image_matrix(frame, "clean")[1]
+        matrices = {c: per_image_matrix(frame, c) for c in ("clean", "adversarial", "change")}
+        groups, m_over_n = {c: g for c, (g, _) in matrices.items()}, matrices["clean"][1]
         orders_ = frame.drop_duplicates("m_over_n").sort_values("m_over_n")["order"].to_numpy()
         point = {c: order_means(g) for c, g in groups.items()}
         draws = {c: bootstrap_order_means(g, n_boot, seed) for c, g in groups.items()}  # same seed: same draws
-        point["profile"], draws["profile"] = normalised_profile_np(point["clean"]), normalised_profile_np(draws["clean"])
+        point["profile"], draws["profile"] = normalised_profile(point["clean"]), normalised_profile(draws["clean"])
         point["relative_change"] = point["change"] / point["clean"]
         draws["relative_change"] = draws["change"] / draws["clean"]
+        counts = {"n_seeds": int(frame["seed"].nunique()), "n_images": int(frame.groupby("seed")["image"].nunique().sum())}
         for k, m in enumerate(orders_):
-            row = {"side": side, "group": group, "order": int(m), "m_over_n": float(m_over_n[k]),
-                   "n_seeds": int(frame["seed"].nunique()), "n_images": int(frame.groupby("seed")["image"].nunique().sum())}  # fmt: skip
+            row = {"side": side, "group": group, "order": int(m), "m_over_n": float(m_over_n[k]), **counts}
             for c in ("clean", "adversarial", "profile", "change", "relative_change"):
                 row[c] = float(point[c][k])
                 row[f"{c}_lo"], row[f"{c}_hi"] = percentile_interval(draws[c][:, k], level)
             out.append(row)
     return pd.DataFrame(out)
-
-
-def normalised_profile_np(strength_means):
-    """:func:`normalised_profile` over the last axis of an array."""
-    return strength_means / strength_means.mean(-1, keepdims=True)
 
 
 def change_ratio_estimate(frame, high: float, low: float, n_boot: int, level: float, seed: int):
@@ -557,8 +554,6 @@ def share_difference_estimate(robust, standard, high: float, n_boot: int, level:
 def model_shares(profiles, high: float):
     """Per model (side, group, seed): the high-order share of its clean strength, and of the attack-induced
     change (the share of the change at m / n >= ``high``)."""
-    import pandas as pd
-
     rows = []
     for (side, group, seed), frame in profiles.groupby(["side", "group", "seed"], sort=False):
         means = frame.groupby("m_over_n")[["clean", "change"]].mean().sort_index()

@@ -396,6 +396,11 @@ INTERACTION_CLAIM_IDS = [
 ]  # fmt: skip
 
 
+def _extent(profiles: pd.DataFrame) -> str:
+    """'<seeds> seeds, <images> images' of a group's profile rows."""
+    return f"{profiles['seed'].nunique()} seeds, {len(profiles.drop_duplicates(['seed', 'image']))} images"
+
+
 def interaction_claims(experiment: str, profiles: pd.DataFrame, claims: dict[str, Any], c: dict[str, Any]) -> list[dict]:
     """The two claims of Ren et al. on one interactions experiment (profile rows with side, group, seed),
     intervals from a two-level bootstrap (seeds, then images; advtransfer.interactions):
@@ -419,7 +424,7 @@ def interaction_claims(experiment: str, profiles: pd.DataFrame, claims: dict[str
             experiment, f"attack_changes_high_orders_{side}", INTERACTION_CLAIM_IDS[0][1], INTERACTION_CLAIM_IDS[0][2],
             f"{standard} models on the {side} task: mean attack-induced change of I^(m) at m/n >= {high:g} over that at "
             f"m/n <= {low:g}", *value, "interval above 1", interval_verdict(value[1] - 1, value[2] - 1, 1),
-            f"{frame['seed'].nunique()} seeds, {len(frame.drop_duplicates(['seed', 'image']))} images",
+            _extent(frame),
         ))  # fmt: skip
     base = profiles[(profiles["side"] == "source") & (profiles["group"] == standard)]
     for robust in claims["robust"]:
@@ -431,8 +436,7 @@ def interaction_claims(experiment: str, profiles: pd.DataFrame, claims: dict[str
             experiment, f"at_lower_high_order_share_{robust}", INTERACTION_CLAIM_IDS[1][1], INTERACTION_CLAIM_IDS[1][2],
             f"share of the clean interaction strength at m/n >= {high:g}: {robust} minus {standard} (source task)",
             *value, "interval below 0", interval_verdict(value[1], value[2], -1),
-            f"{robust}: {frame['seed'].nunique()} seeds, {len(frame.drop_duplicates(['seed', 'image']))} images; "
-            f"{standard}: {base['seed'].nunique()} seeds, {len(base.drop_duplicates(['seed', 'image']))} images",
+            f"{robust}: {_extent(frame)}; {standard}: {_extent(base)}",
         ))  # fmt: skip
     return rows
 

@@ -543,12 +543,21 @@ def interaction_data(wildcards):
 
 
 def interaction_settings(wildcards):
+    """A profile job's estimator, image count and attack settings (not the block's claims or sources)."""
     block = INTERACTIONS[wildcards.interactions]
-    keys = ("grid", "ratios", "n_images", "n_pairs", "n_contexts", "score", "baseline")
-    return {
-        **{k: block[k] for k in keys},
-        **{k: block[k] for k in ("attack", "batch_size", "seed")},
-    }
+    keys = (
+        "grid",
+        "ratios",
+        "n_images",
+        "n_pairs",
+        "n_contexts",
+        "score",
+        "baseline",
+        "attack",
+        "batch_size",
+        "seed",
+    )
+    return {k: block[k] for k in keys}
 
 
 # ------------------------------------------------------------------------------------- reproduction

@@ -23,8 +23,7 @@ order = evaluation.evaluation_order(len(split["test_idx"]), None, seed=s["seed"]
 x = data.load_images(d["dataset"], p.root, "test", split["test_idx"][order], channels=d["channels"], size=d["size"],
                      domain=d["domain"], seed=d["seed"])  # fmt: skip
 model = load_classifier(sm.input.model).to(device).eval()
-with torch.no_grad():
-    predicted = torch.cat([model(x[i : i + 512].to(device)).argmax(1).cpu() for i in range(0, len(x), 512)])
+predicted = interactions.predictions(model, x, 512, device)
 if d["labels"] == "own":
     y, usable = predicted, torch.ones(len(x), dtype=torch.bool)
 else:

@@ -179,21 +179,28 @@ def test_cifar10_truncated_or_malicious_pickle_is_refused_naming_the_file(tmp_pa
     assert not (tmp_path / "pwned").exists()
 
 
-def test_cifar10_installed_from_official_archive_in_mirror(tmp_path):
+@pytest.mark.parametrize(
+    ("dataset", "writer", "archive", "folder", "test_file", "files"),
+    [("cifar10", write_cifar10, "cifar-10-python.tar.gz", "cifar-10-batches-py", "test_batch", None),
+     ("cifar100", write_cifar100, "cifar-100-python.tar.gz", "cifar-100-python", "test", ["meta", "test", "train"])],
+)  # fmt: skip
+def test_cifar_installed_from_official_archive_in_mirror(tmp_path, dataset, writer, archive, folder, test_file, files):
     src = tmp_path / "src"
-    written = write_cifar10(src)
+    written = writer(src)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    with tarfile.open(mirror / "cifar-10-python.tar.gz", "w:gz") as tar:
-        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    with tarfile.open(mirror / archive, "w:gz") as tar:
+        tar.add(src / folder, arcname=folder)
     root = tmp_path / "root"
     # default verify: the archive is not the official one
-    with pytest.raises(D.DataIntegrityError, match="cifar-10-python.tar.gz: MD5"):
-        D.ensure_dataset("cifar10", root, mirrors=[mirror])
-    folder = D.ensure_dataset("cifar10", root, mirrors=[mirror], verify=False)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in D.dataset_files("cifar10", root))
-    _, labels, _ = D.load_split("cifar10", root, "test", verify=False)
-    assert labels.tolist() == written["test_batch"][1]
+    with pytest.raises(D.DataIntegrityError, match=f"{archive}: MD5"):
+        D.ensure_dataset(dataset, root, mirrors=[mirror])
+    installed = D.ensure_dataset(dataset, root, mirrors=[mirror], verify=False)
+    names = sorted(p.name for p in installed.iterdir())
+    assert names == sorted(p.name for p in D.dataset_files(dataset, root))
+    assert files is None or names == files
+    _, labels, _ = D.load_split(dataset, root, "test", verify=False)
+    assert labels.tolist() == written[test_file][1]
 
 
 # ---------------------------------------------------------------------------------- CIFAR-100
@@ -228,21 +235,6 @@ def test_cifar100_wrong_names_malicious_pickle_and_checksums_name_the_file(tmp_p
     with pytest.raises(D.DataIntegrityError, match="cifar-100-python/test.*refusing"):
         D.load_split("cifar100", tmp_path, "test", verify=False)
     assert not (tmp_path / "pwned").exists()
-
-
-def test_cifar100_installed_from_official_archive_in_mirror(tmp_path):
-    src = tmp_path / "src"
-    written = write_cifar100(src)
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    with tarfile.open(mirror / "cifar-100-python.tar.gz", "w:gz") as tar:
-        tar.add(src / "cifar-100-python", arcname="cifar-100-python")
-    with pytest.raises(D.DataIntegrityError, match="cifar-100-python.tar.gz: MD5"):
-        D.ensure_dataset("cifar100", tmp_path / "root", mirrors=[mirror])
-    folder = D.ensure_dataset("cifar100", tmp_path / "root", mirrors=[mirror], verify=False)
-    assert sorted(p.name for p in folder.iterdir()) == ["meta", "test", "train"]
-    _, labels, _ = D.load_split("cifar100", tmp_path / "root", "test", verify=False)
-    assert labels.tolist() == written["test"][1]
 
 
 # ------------------------------------------------------------------------------------- STL-10
