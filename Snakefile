@@ -24,6 +24,7 @@ include: "rules/attributes.smk"
 include: "rules/tasks.smk"
 include: "rules/robustness.smk"
 include: "rules/interactions.smk"
+include: "rules/model_selection.smk"
 # The network stages every family shares.
 include: "rules/networks.smk"
 include: "rules/reproduction.smk"
@@ -39,6 +40,8 @@ wildcard_constraints:
     tasks="|".join(TASKS_BLOCKS) or "(?!)",
     robustness="|".join(ROBUSTNESS) or "(?!)",
     interactions="|".join(INTERACTIONS) or "(?!)",
+    selection="|".join(SELECTION) or "(?!)",
+    candidate=r"\w+",
     retrained=r"\w+",
     task="|".join(TASK_SPECS),
     dataset="|".join(dataset_names()) or "(?!)",

@@ -1,13 +1,16 @@
 """Transferability estimators: scores of how well a source model should transfer to a labelled target task,
 computed from the source model's target features F (N x D), its softmax theta (N x Z) over its Z source classes,
-and the target labels y (N,) in 0..C-1. Pure numpy (sklearn's Ledoit-Wolf for the shrinkage H-score), as the
-project defines them; where a paper's public code differs, the definition here wins and a comment says so.
+and the target labels y (N,) in 0..C-1. Pure numpy (sklearn's Ledoit-Wolf for the shrinkage H-score, its PCA and
+Gaussian mixture for N-LEEP), as the project defines them; where a paper's public code differs, the definition
+here wins and a comment says so.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.covariance import LedoitWolf
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
 
 PINV_RCOND = 1e-15
 """Cutoff of ``numpy.linalg.pinv`` in the H-score: singular values below rcond x the largest are treated as 0."""
@@ -72,11 +75,16 @@ def nce(source, y) -> float:
     return float(terms.sum())
 
 
-def _class_means(F: np.ndarray, y: np.ndarray, C: int) -> np.ndarray:
-    """G: each row of F replaced by the mean of its class."""
+def _means(F: np.ndarray, y: np.ndarray, C: int) -> np.ndarray:
+    """The class means mu_c, one row per class (C x D)."""
     sums = np.zeros((C, F.shape[1]))
     np.add.at(sums, y, F)
-    return (sums / np.bincount(y, minlength=C)[:, None])[y]
+    return sums / np.bincount(y, minlength=C)[:, None]
+
+
+def _class_means(F: np.ndarray, y: np.ndarray, C: int) -> np.ndarray:
+    """G: each row of F replaced by the mean of its class."""
+    return _means(F, y, C)[y]
 
 
 def _covariance(X: np.ndarray) -> np.ndarray:
@@ -198,3 +206,136 @@ def transrate(F, y, *, eps: float = TRANSRATE_EPS) -> float:
     Z = Z - Z.mean(0)
     conditional = sum(np.mean(y == c) * coding_rate(Z[y == c], eps) for c in range(C))
     return coding_rate(Z, eps) - float(conditional)
+
+
+def nleep(
+    F, y, *, variance: float = 0.8, components_per_class: int = 5, covariance_type: str = "full", seed: int = 0
+) -> float:
+    """N-LEEP (Li, Jia, Zhu, Zhang, Chen and Sun, "Ranking neural checkpoints", CVPR 2021): LEEP with the source
+    softmax replaced by the posteriors of a Gaussian mixture fitted to the features. F is reduced by PCA to the
+    leading components that explain the fraction ``variance`` of its variance (sklearn's, full SVD), then a mixture of
+    ``components_per_class`` x C Gaussians (at most N) with ``covariance_type`` covariances (sklearn's, k-means
+    initialisation with random_state ``seed``) is fitted; its ``predict_proba`` is theta of ``leep``. At most 0.
+    Deterministic for a given seed, but the fit depends on the order of the samples."""
+    F = _features(F)
+    y, C = _labels(y, len(F))
+    if not 0 < variance < 1:
+        raise ValueError(f"variance is the fraction of the variance PCA keeps, in (0, 1), got {variance}")
+    if components_per_class < 1:
+        raise ValueError(f"components_per_class must be at least 1, got {components_per_class}")
+    reduced = PCA(n_components=variance, svd_solver="full").fit_transform(F)
+    mixture = GaussianMixture(
+        n_components=min(components_per_class * C, len(F)), covariance_type=covariance_type, random_state=seed
+    )
+    theta = mixture.fit(reduced).predict_proba(reduced)
+    # several public LEEP / N-LEEP copies average the expected empirical prediction without its log; leep keeps it
+    return leep(theta, y)
+
+
+GBC_GAUSSIANS = ("spherical", "diagonal")
+"""GBC's per-class Gaussians: one variance per class (the mean of its per-dimension ones) or one per dimension."""
+
+GBC_MIN_VARIANCE = 1e-4
+"""Floor of GBC's per-class, per-dimension variances (as the public code has it: no zero variance)."""
+
+
+def gbc(F, y, *, gaussian: str = "spherical") -> float:
+    """GBC (Pandy, Agostinelli, Uijlings, Ferrari and Mensink, "Transferability estimation using Bhattacharyya
+    class separability", CVPR 2022): -sum over ordered pairs of classes i != j of the Bhattacharyya coefficient
+    exp(-D_B(i, j)) of the classes' Gaussians. Class c has mean mu_c and per-dimension variances sigma_c (numpy's,
+    normalised by N_c) floored at GBC_MIN_VARIANCE; ``gaussian`` "spherical" replaces them by their mean, "diagonal"
+    keeps them. With sigma = (sigma_i + sigma_j) / 2,
+    D_B = (1/8) sum_d (mu_i - mu_j)_d^2 / sigma_d + (1/2) (sum_d log sigma_d - (1/2) sum_d log sigma_i,d
+    - (1/2) sum_d log sigma_j,d). At most 0; closer to 0 means better separated classes."""
+    if gaussian not in GBC_GAUSSIANS:
+        raise ValueError(f"unknown gaussian {gaussian!r}; the choices are {', '.join(GBC_GAUSSIANS)}")
+    F = _features(F)
+    y, C = _labels(y, len(F))
+    mu = _means(F, y, C)
+    var = np.maximum(_means((F - mu[y]) ** 2, y, C), GBC_MIN_VARIANCE)  # numpy's var (ddof 0) per class
+    if gaussian == "spherical":
+        # the scalar stands for all D dimensions, so its log counts D times in the log-determinants below; the
+        # public code sums the log of the scalar once, which is not the distance between spherical D-dim Gaussians
+        var = np.broadcast_to(var.mean(1, keepdims=True), var.shape)
+    average = (var[:, None] + var[None]) / 2  # C x C x D
+    mahalanobis = np.sum((mu[:, None] - mu[None]) ** 2 / average, axis=2) / 8
+    logdet = np.log(var).sum(1)
+    distance = mahalanobis + (np.log(average).sum(2) - logdet[:, None] / 2 - logdet[None] / 2) / 2
+    coefficient = np.exp(-distance)
+    np.fill_diagonal(coefficient, 0.0)
+    return -float(coefficient.sum())
+
+
+SFDA_A = 5.0
+"""SFDA's regularisation rate a: lambda = exp(-a x the largest eigenvalue of the within-class scatter)."""
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def _within_scatter(F: np.ndarray, y: np.ndarray, C: int) -> np.ndarray:
+    """S_W = sum_c p_c cov_c, p_c = N_c / N, cov_c normalised by N_c: the covariance of F less its class means."""
+    return _covariance(F - _class_means(F, y, C))
+
+
+def _sfda_lambda(S_W: np.ndarray, a: float) -> float:
+    """lambda = exp(-a x the largest eigenvalue of S_W), in (0, 1] (exact: the public code runs 3 power
+    iterations)."""
+    return float(np.exp(-a * np.linalg.eigvalsh(S_W)[-1]))
+
+
+def _regularised_scatter(S_W: np.ndarray, lam: float) -> np.ndarray:
+    """(1 - lambda) S_W + lambda (tr(S_W) / D) I, the public code's form (shrinkage towards the mean eigenvalue)."""
+    D = len(S_W)
+    return (1.0 - lam) * S_W + lam * np.trace(S_W) / D * np.eye(D)
+
+
+def _fisher_log_posteriors(F: np.ndarray, y: np.ndarray, C: int, lam: float) -> np.ndarray:
+    """log p(c | x) (N x C) of Gaussian classes with means mu_c, priors p_c and the shared covariance S_W' (S_W
+    regularised with ``lam``), all fitted to (F, y): the softmax of x^T S_W'^-1 mu_c - (1/2) mu_c^T S_W'^-1 mu_c
+    + log p_c. The public code projects on the generalised eigenvectors of (S_B, S_W'), all of them, whose
+    V V^T is S_W'^-1; the top C - 1 alone give the same posteriors, as the others carry the same value for every
+    class."""
+    mu = _means(F, y, C)
+    priors = np.bincount(y, minlength=C) / len(F)
+    W = np.linalg.solve(_regularised_scatter(_within_scatter(F, y, C), lam), mu.T)  # S_W'^-1 mu_c as columns
+    logits = F @ W - np.einsum("cd,dc->c", mu, W) / 2 + np.log(priors)
+    return _log_softmax(logits)
+
+
+def _confmix(F: np.ndarray, y: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
+    """SFDA's self-challenging ConfMix: x_i' = conf_i x_i + (1 - conf_i) m_{-y_i}, conf_i the softmax of the row of
+    ``posteriors`` (N x C) at y_i (a softmax of probabilities, as the public code "softens" them) and m_{-c} the
+    unweighted mean of the other C - 1 class means."""
+    C = posteriors.shape[1]
+    mu = _means(F, y, C)
+    others = (mu.sum(0) - mu) / (C - 1)
+    confidence = np.exp(_log_softmax(posteriors)[np.arange(len(F)), y])[:, None]
+    return confidence * F + (1.0 - confidence) * others[y]
+
+
+def sfda(F, y, *, a: float = SFDA_A) -> float:
+    """SFDA (Shao, Zhao, Ge, Zhang, Yang, Wang, Shan and Luo, "Not all models are equal: predicting model
+    transferability in a self-challenging Fisher space", ECCV 2022): the mean log-likelihood (1/N) sum_i
+    log p(y_i | x_i') of the labels under Fisher-space Gaussian classes fitted to ConfMix's mixed features x_i'.
+
+    - Fisher space: class means mu_c, priors p_c = N_c / N, within-class scatter S_W = sum_c p_c cov_c (cov_c
+      normalised by N_c), regularised to S_W' = (1 - lambda) S_W + lambda (tr(S_W) / D) I (the public code's form;
+      the paper's text was not available offline to check whether it writes lambda I), lambda = exp(-a x the largest
+      eigenvalue of S_W) by numpy's eigvalsh (the public code estimates it by 3 power iterations); the posteriors
+      are those of Gaussian classes with the shared covariance S_W' (see _fisher_log_posteriors).
+    - ConfMix (see _confmix) with the first pass's posteriors, softened by a softmax as in the public code.
+    - Second pass: means, priors and S_W refitted to the mixed features, lambda kept from the first pass.
+    The public code returns the mean probability, its log "ignored in case of instability"; the score here is the
+    log-likelihood, as LEEP's. At most 0. Needs at least 2 classes."""
+    F = _features(F)
+    y, C = _labels(y, len(F))
+    if C < 2:
+        raise ValueError(f"SFDA needs at least 2 classes, got {C}")
+    if a < 0:
+        raise ValueError(f"the regularisation rate a must be non-negative, got {a}")
+    lam = _sfda_lambda(_within_scatter(F, y, C), a)
+    mixed = _confmix(F, y, np.exp(_fisher_log_posteriors(F, y, C, lam)))
+    return float(np.mean(_fisher_log_posteriors(mixed, y, C, lam)[np.arange(len(F)), y]))

@@ -506,3 +506,79 @@ def interaction_figure(summary: pd.DataFrame, view: pd.DataFrame, *, claims: dic
                    title=f"({'e' if column == 'tau1_tau2' else 'f'}) scenario sources on the target images")  # fmt: skip
             ax.legend(fontsize=7)
     return fig
+
+
+# Model selection: which score ranks the candidate sources by their knowledge transfer?
+_FAMILY_COLOURS = {"estimator": "tab:blue", "adversarial": "tab:red", "baseline": "0.5"}
+
+
+def selection_scores_figure(candidates: pd.DataFrame, agreement: pd.DataFrame, *, outcome: str, title: str) -> Figure:
+    """One panel per score: each candidate's score (x) against its ``outcome`` (y), scenario sources coloured by
+    source (seeds share a colour), zoo models as black squares; the panel title gives the weighted Kendall with
+    its cluster-bootstrap interval."""
+    view = agreement[agreement["outcome"] == outcome].set_index("score")
+    scores = [s for s in view.index if candidates[s].notna().any()]
+    cols = 6
+    rows = max(1, math.ceil(len(scores) / cols))
+    fig = Figure(figsize=(3.0 * cols, 2.6 * rows + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+    fig.suptitle(f"{title}: each score (x) against {outcome_label(outcome)} (y), one point per candidate", fontsize=11)
+    scenario = candidates[candidates["kind"] == "scenario"]
+    sources = list(dict.fromkeys(scenario["source"]))
+    colour = {s: colormaps["viridis"](i / max(1, len(sources) - 1)) for i, s in enumerate(sources)}
+    for ax, score in zip(axes.flat, scores):
+        for source in sources:
+            rows_ = scenario[scenario["source"] == source]
+            ax.scatter(rows_[score], rows_[outcome], s=18, color=colour[source], edgecolors="k", linewidths=0.3,
+                       label=source)  # fmt: skip
+        zoo = candidates[candidates["kind"] == "zoo"]
+        if len(zoo):
+            ax.scatter(zoo[score], zoo[outcome], s=24, marker="s", color="k", label="zoo")
+        r = view.loc[score]
+        ax.set_title(f"{score}\nwKendall {_interval_text(r)}", fontsize=8, color=_FAMILY_COLOURS[r["family"]])
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    for ax in list(axes.flat)[len(scores):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(8, len(labels)), fontsize=8)
+    return fig
+
+
+def _interval_text(r: pd.Series) -> str:
+    value, lo, hi = r["weighted_kendall"], r["weighted_kendall_lo"], r["weighted_kendall_hi"]
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.2f}" if not (math.isfinite(lo) and math.isfinite(hi)) else f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def selection_agreement_figure(agreement: pd.DataFrame, *, outcome: str, title: str) -> Figure:
+    """(a) Each score's weighted Kendall with ``outcome`` and its cluster-bootstrap interval, best first, coloured
+    by family (estimator, adversarial, baseline); (b) the same against what the score costs to rank all the
+    candidates (CPU seconds, log scale)."""
+    view = agreement[(agreement["outcome"] == outcome) & agreement["weighted_kendall"].notna()]
+    view = view.sort_values("weighted_kendall", ascending=True)
+    fig = Figure(figsize=(13, max(4.5, 0.28 * len(view) + 1.5)), layout="constrained")
+    ax, cost = fig.subplots(1, 2, width_ratios=(1.1, 1))
+    fig.suptitle(f"{title}: which score ranks the candidates by {outcome_label(outcome)}?", fontsize=11)
+    y = np.arange(len(view))
+    colours = [_FAMILY_COLOURS[f] for f in view["family"]]
+    err = np.vstack([view["weighted_kendall"] - view["weighted_kendall_lo"],
+                     view["weighted_kendall_hi"] - view["weighted_kendall"]])  # fmt: skip
+    ax.errorbar(view["weighted_kendall"], y, xerr=np.nan_to_num(err), fmt="none", ecolor="0.4", elinewidth=1, capsize=2)
+    ax.scatter(view["weighted_kendall"], y, c=colours, s=36, zorder=3, edgecolors="k", linewidths=0.4)
+    ax.axvline(0, color="0.5", lw=0.8, ls=":")
+    ax.set_yticks(y, view["score"], fontsize=8)
+    ax.set(xlabel="weighted Kendall with the outcome (95% cluster-bootstrap interval)", xlim=(-1.05, 1.05),
+           title="(a) agreement of each score's ranking with the outcome's")  # fmt: skip
+    handles = [Patch(color=c, label=f) for f, c in _FAMILY_COLOURS.items()]
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    seconds = view["cpu_seconds"].clip(lower=1e-3)
+    cost.scatter(seconds, view["weighted_kendall"], c=colours, s=36, edgecolors="k", linewidths=0.4)
+    for s, w, name in zip(seconds, view["weighted_kendall"], view["score"]):
+        cost.annotate(name, (s, w), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    cost.set_xscale("log")
+    cost.axhline(0, color="0.5", lw=0.8, ls=":")
+    cost.set(xlabel="CPU seconds to score every candidate (log; baselines: 0, drawn at 1 ms)",
+             ylabel="weighted Kendall", ylim=(-1.05, 1.05), title="(b) agreement against cost")  # fmt: skip
+    return fig

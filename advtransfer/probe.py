@@ -43,6 +43,18 @@ def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int, device:
     return torch.cat(chunks)
 
 
+
+def features_and_logits(
+    model: nn.Module, x: torch.Tensor, batch_size: int, device: str | torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model.features(x)`` (N, m) and ``model(x)`` (N, Z) as float32 CPU tensors, in eval mode, the model left as
+    it was (:func:`extract_features`): what the transferability estimators read (F and the source's logits)."""
+    features, device, chunks = extract_features(model, x, batch_size, device), resolve_device(device), []
+    with torch.no_grad(), frozen_on(model, device) as net:
+        for start in range(0, len(x), batch_size):
+            chunks.append(net(x[start : start + batch_size].to(device)).float().cpu())
+    return features, torch.cat(chunks)
+
 @dataclass
 class LinearProbe:
     """logits = ((features - mean) / std) @ weight.T + bias, parameters on the CPU in ``dtype``."""

@@ -441,6 +441,54 @@ def interaction_claims(experiment: str, profiles: pd.DataFrame, claims: dict[str
     return rows
 
 
+SELECTION_CLAIM_IDS = [
+    ("tau_selects", "more adversarially transferable sources transfer knowledge better, so tau1 tau2 ranks candidate "
+     "sources by their transfer", "Liang et al. 2021, Section 4.2, as a model-selection score"),
+    ("estimator_selects", "a transferability estimator ranks candidate sources by their transfer",
+     "the estimator's paper (LEEP, NCE, H-score, shrinkage H-score, LogME, N-LEEP, TransRate, GBC, SFDA)"),
+    ("tau_beats_estimators", "tau1 tau2 ranks candidate sources better than the best transferability estimator",
+     "this project's question: adversarial transferability next to the practitioners' estimators"),
+]  # fmt: skip
+
+
+def selection_claims(
+    experiment: str, candidates: pd.DataFrame, agreement: pd.DataFrame, outcome: str, c: dict[str, Any]
+) -> list[dict]:
+    """The model-selection claims on one experiment: its candidates (scores.csv: one row per candidate with every
+    score, the outcome and the bootstrap ``cluster``) and their agreement table (advtransfer.selection.agreement,
+    with this ``outcome``'s rows for tau1_tau2 and every estimator), judged on the weighted Kendall
+    (scipy.stats.weightedtau) of each score with ``outcome`` and its cluster-bootstrap interval: tau1 tau2 and each
+    estimator are reproduced when the interval lies above 0, not reproduced below; tau1 tau2 minus the estimator
+    with the highest point value (a paired bootstrap on the same draws), reproduced above 0 (tau wins), not
+    reproduced below (tau loses)."""
+    from advtransfer.selection import ESTIMATORS, weighted_kendall_difference
+
+    boot = dict(n_boot=c["n_boot"], level=c["level"], seed=c["seed"])
+    table = agreement[agreement["outcome"] == outcome].set_index("score").loc[["tau1_tau2", *ESTIMATORS]]
+    extent = f"{int(table.loc['tau1_tau2', 'n'])} candidates, {int(table.loc['tau1_tau2', 'n_clusters'])} clusters"
+    rows = []
+    for score in table.index:
+        r = table.loc[score]
+        claim_id, claim, paper = SELECTION_CLAIM_IDS[0 if score == "tau1_tau2" else 1]
+        rows.append(_claim(
+            experiment, claim_id if score == "tau1_tau2" else f"{claim_id}_{score}", claim, paper,
+            f"weighted Kendall of {score} with {outcome}", r.weighted_kendall, r.weighted_kendall_lo,
+            r.weighted_kendall_hi, "interval above 0", interval_verdict(r.weighted_kendall_lo, r.weighted_kendall_hi, 1),
+            extent,
+        ))  # fmt: skip
+    estimated = table.loc[list(ESTIMATORS), "weighted_kendall"].astype(float).dropna()
+    if estimated.empty:
+        return rows
+    best = estimated.idxmax()
+    value = weighted_kendall_difference(candidates, "tau1_tau2", best, outcome, **boot)
+    rows.append(_claim(
+        experiment, SELECTION_CLAIM_IDS[2][0], SELECTION_CLAIM_IDS[2][1], SELECTION_CLAIM_IDS[2][2],
+        f"weighted Kendall with {outcome}: tau1_tau2 minus {best} (the best estimator here)", *value,
+        "interval above 0", interval_verdict(value[1], value[2], 1), extent,
+    ))  # fmt: skip
+    return rows
+
+
 def not_run_claims(experiment: str, claim_ids: list[tuple[str, str, str]]) -> list[dict]:
     """Rows for the claims of an experiment this run did not include: inconclusive, saying how to run it."""
     return [

@@ -17,6 +17,7 @@ from advtransfer import (
     names,
     robustness,
     scenarios,
+    selection_jobs,
 )
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES
 from advtransfer.registry import TASKS as TASK_SPECS
@@ -147,7 +148,9 @@ SCENARIOS = config.get("scenarios") or {}
 #                                                                         -> models/{model}.safetensors
 #   "evaluations": {evaluation: {source, reference, split, target: {dataset, classes, domain,
 #                                domain_seed}, image_size, channels, seed, labels, attack, metrics,
-#                                probe, finetune}}   (labels: the family's row labels, e.g. {source, seed})
+#                                probe, finetune, files (optional: {source, reference, split} -> the
+#                                file stems when they are another experiment's, e.g. a zoo's)}}
+#                                (labels: the family's row labels, e.g. {source, seed})
 #                                -> attacks/, metrics/, probes/, finetunes/{evaluation}.*
 # A family's rules file registers them (add_experiment), built from its config block by its library
 # module (e.g. advtransfer.scenarios.network_jobs, torch-free); the generic rules in
@@ -282,21 +285,25 @@ def evaluation_inputs(*roles):
     """
 
     def get(wildcards):
-        e = NETWORKS[wildcards.experiment]["evaluations"][wildcards.evaluation]
+        x = wildcards.experiment
+        e = NETWORKS[x]["evaluations"][wildcards.evaluation]
+        files = {  # an evaluation of models built elsewhere (a model-selection zoo) names them in full
+            "split": f"results/{x}/splits/{e['split']}",
+            **{r: f"results/{x}/models/{e[r]}" for r in ("source", "reference")},
+            **e.get("files", {}),
+        }
         out = {
-            "split": f"results/{wildcards.experiment}/splits/{e['split']}.safetensors",
+            "split": f"{files['split']}.safetensors",
             "dataset": dataset_marker(e["target"]["dataset"]),
         }
         for role in roles:
             if role == "attack":
                 out["attack"] = (
-                    f"results/{wildcards.experiment}/attacks/{wildcards.evaluation}.safetensors"
+                    f"results/{x}/attacks/{wildcards.evaluation}.safetensors"
                 )
                 continue
-            out[role] = f"results/{wildcards.experiment}/models/{e[role]}.safetensors"
-            out[f"{role}_info"] = (
-                f"results/{wildcards.experiment}/models/{e[role]}.json"
-            )
+            out[role] = f"{files[role]}.safetensors"
+            out[f"{role}_info"] = f"{files[role]}.json"
         return out
 
     return get
@@ -560,6 +567,75 @@ def interaction_settings(wildcards):
     return {k: block[k] for k in keys}
 
 
+SELECTION = config.get("model_selection") or {}
+
+
+def _selection_template(block):
+    """Any of the block's scenario's evaluations: they share the target, its split and the reference."""
+    return next(iter(NETWORKS[block["scenario"]]["evaluations"].values()))
+
+
+def selection_candidates(wildcards):
+    block = SELECTION[wildcards.selection]
+    return selection_jobs.candidate_names(
+        block, NETWORKS[block["scenario"]]["evaluations"]
+    )
+
+
+def selection_inputs(wildcards):
+    """A scores job's model and sidecar (a scenario's source, or a zoo model), the target split, the marker."""
+    block = SELECTION[wildcards.selection]
+    s, c = block["scenario"], wildcards.candidate
+    evaluations, template = NETWORKS[s]["evaluations"], _selection_template(block)
+    if block["scenario_sources"] and c in evaluations:
+        stem = f"results/{s}/models/{evaluations[c]['source']}"
+    else:
+        stem = f"results/{wildcards.selection}/zoo/{c.removeprefix('zoo_')}"
+    return {
+        "model": f"{stem}.safetensors",
+        "info": f"{stem}.json",
+        "split": f"results/{s}/splits/{template['split']}.safetensors",
+        "dataset": dataset_marker(template["target"]["dataset"]),
+    }
+
+
+def selection_target(key):
+    """Params function: the target task's ``key`` (target, image_size, channels) of a block's scenario."""
+    return lambda w: _selection_template(SELECTION[w.selection])[key]
+
+
+def selection_zoo_entry(wildcards):
+    block = SELECTION[wildcards.selection]
+    return next(e for e in block["zoo"] if e["name"] == wildcards.name)
+
+
+def selection_summary_inputs(wildcards):
+    """The candidates' scores, the scenario's summary (its sources' tau and outcomes), the zoo's metrics,
+    probes and fine-tuning, and the reference's sidecar (its training time is part of tau's cost).
+    """
+    x, block = wildcards.selection, SELECTION[wildcards.selection]
+    zoo = [selection_jobs.zoo_candidate(e["name"]) for e in block["zoo"]]
+    template = _selection_template(block)
+    return {
+        "scores": [
+            f"results/{x}/scores/{c}.json" for c in selection_candidates(wildcards)
+        ],
+        "scenario": (
+            [f"results/{block['scenario']}/summary.csv"]
+            if block["scenario_sources"]
+            else []
+        ),
+        "zoo_metrics": [f"results/{x}/metrics/{c}.json" for c in zoo],
+        "zoo_probes": [f"results/{x}/probes/{c}.json" for c in zoo],
+        "zoo_finetunes": (
+            [f"results/{x}/finetunes/{c}.json" for c in zoo]
+            if block["zoo_finetune"]
+            else []
+        ),
+        "reference": f"results/{block['scenario']}/models/{template['reference']}.json",
+    }
+
+
 # ------------------------------------------------------------------------------------- reproduction
 RUN_SCENARIOS = [
     name for name in config["experiments"] if name in SCENARIOS
@@ -573,6 +649,7 @@ RUN_ROBUSTNESS = [
 RUN_INTERACTIONS = [
     name for name in config["experiments"] if name in (config.get("interactions") or {})
 ]
+RUN_SELECTION = [name for name in config["experiments"] if name in SELECTION]
 RUN_TASKS = [  # shapes-world blocks: a zoo has no knowledge-transfer measurement to test the claim with
     name
     for name in config["experiments"]
@@ -582,8 +659,8 @@ RUN_TASKS = [  # shapes-world blocks: a zoo has no knowledge-transfer measuremen
 
 def reproduction_inputs(wildcards):
     """The synthetic sweep, each scenario's summary and design check, each attributes experiment's summary,
-    design check and identity check, each tasks experiment's trees and each robustness and interactions
-    experiment's claims, for the experiments of the run."""
+    design check and identity check, each tasks experiment's trees and each robustness, interactions and
+    model-selection experiment's claims, for the experiments of the run."""
     return {
         "sweep": (
             ["results/synthetic/sweep.csv"]
@@ -604,4 +681,5 @@ def reproduction_inputs(wildcards):
         "interaction_claims": [
             f"results/{name}/claims.csv" for name in RUN_INTERACTIONS
         ],
+        "selection_claims": [f"results/{name}/claims.csv" for name in RUN_SELECTION],
     }

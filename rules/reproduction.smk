@@ -32,6 +32,7 @@ rule reproduction:
         tasks=RUN_TASKS,
         robustness=RUN_ROBUSTNESS,
         interactions=RUN_INTERACTIONS,
+        selection=RUN_SELECTION,
         code=code_hash("scripts/reproduction.py"),
     script:
         "../scripts/reproduction.py"

@@ -4,6 +4,8 @@ logits, on target images no source saw; cross adversarial loss at the source's P
 from _job import log, sm  # noqa: I001 - the preamble first
 from _target import target_images
 
+import time
+
 import torch
 import torch.nn.functional as F
 
@@ -15,7 +17,8 @@ from advtransfer.runtime import generator, resolve_device
 p, cfg = sm.params, sm.params.metrics
 device = resolve_device(p.device)
 split = load_tensors(sm.input.split, required=("train_idx", "val_idx", "test_idx", "test_y"))
-attack = load_tensors(sm.input.attack, required=("x_adv", "chosen"))
+wall, cpu = time.perf_counter(), time.process_time()
+attack = load_tensors(sm.input.attack, required=("x_adv", "chosen", "seconds"))
 y = split["test_y"][attack["chosen"]]
 x_attacked = target_images("test", split["test_idx"][attack["chosen"]])
 unseen_train = torch.cat([split["train_idx"], split["val_idx"]])
@@ -62,6 +65,11 @@ values.update({
     "n_metric_images": len(x),
     "feature_dim": feature_dim,
     "features_underdetermined": float(underdetermined),
+    # what tau costs (model selection): this job and the attack whose examples it read
+    "metrics_wall_seconds": time.perf_counter() - wall,
+    "metrics_cpu_seconds": time.process_time() - cpu,
+    "attack_wall_seconds": attack["seconds"][0],
+    "attack_cpu_seconds": attack["seconds"][1],
 })  # fmt: skip
 log.info(" ".join(f"{k}={float(v):.4g}" for k, v in values.items()))
 save_json(sm.output[0], {k: float(v) for k, v in values.items()})

@@ -33,10 +33,12 @@ for (experiment, outcome), summary_path, design_path, check_path in zip(
     spreads.append(design.assign(experiment=experiment))
 for experiment, trees_path in zip(p.tasks, sm.input.task_trees):
     claims += rp.task_claims(experiment, pd.read_csv(trees_path), criteria)
-for claims_path in [*sm.input.robustness_claims, *sm.input.interaction_claims]:  # families that write their own
+for claims_path in [*sm.input.robustness_claims, *sm.input.interaction_claims, *sm.input.selection_claims]:  # families that write their own
     claims += pd.read_csv(claims_path, keep_default_na=False, na_values=[""]).to_dict("records")
 if not p.interactions:
     claims += rp.not_run_claims("an interactions experiment (e.g. digits_interactions)", rp.INTERACTION_CLAIM_IDS)
+if not p.selection:
+    claims += rp.not_run_claims("a model-selection experiment (e.g. digits_selection)", rp.SELECTION_CLAIM_IDS)
 if not p.robustness:
     claims += rp.not_run_claims("a robustness experiment (e.g. digits_robustness)", rp.ROBUSTNESS_CLAIM_IDS)
 if not p.tasks:

@@ -51,8 +51,10 @@ def test_changing_pgd_eps_reruns_only_attack_and_what_follows(done):
     args = override(done, "eps.yaml", "scenarios: {tinydigits: {attack: {eps: 0.05}}}\n")
     out = snakemake(done, "-n", "--quiet", "rules", *args, *BOTH).stdout
     assert job_counts(out) == {
-        "attack": 4, "metrics": 4, "scenario_summary": 1, "scenario_figure": 1, "reproduction": 1, "all": 1,
+        "attack": 4 + 2, "metrics": 4 + 2,  # the scenario's sources and the model-selection zoo (its settings)
+        "scenario_summary": 1, "scenario_figure": 1, "reproduction": 1, "all": 1,
         "interactions_summary": 1, "interactions_figure": 1,  # its view reads the scenario's tau
+        "selection_summary": 1, "selection_figure": 1,
     }  # fmt: skip
 
 
@@ -62,7 +64,7 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
     assert job_counts(out) == {
         "train": 4 + 1,  # 2 sources x 2 seeds + the reference
         "attack": 4,
-        "metrics": 4,
+        "metrics": 4 + 2,  # and the model-selection zoo's, against the retrained reference
         "probe": 4,
         "finetune": 4,
         "scenario_summary": 1,
@@ -70,6 +72,9 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
         "interactions": 4,  # the interactions view's profiles of the retrained sources
         "interactions_summary": 1,
         "interactions_figure": 1,
+        "selection_scores": 4,  # the retrained sources' estimators
+        "selection_summary": 1,
+        "selection_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
@@ -81,7 +86,7 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
     # advtransfer.metrics; so does the whole synthetic chain (advtransfer.synthetic imports it). Training,
     # attacks, probes and robustness evaluations do not.
     assert counts == {
-        "metrics": 4 + 6 + 6,
+        "metrics": 4 + 6 + 6 + 2,  # and the model-selection zoo's
         "scenario_summary": 1,
         "scenario_figure": 1,
         "robustness_summary": 1,
@@ -98,6 +103,8 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
         "synthetic_figure": 1,
         "interactions_summary": 1,  # its view reads the scenario summary
         "interactions_figure": 1,
+        "selection_summary": 1,  # it reads the scenario summary and the zoo's metrics
+        "selection_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
@@ -107,7 +114,7 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
 def test_editing_a_plotting_module_reruns_only_figures(done):
     assert planned_after_editing(done, "plots") == {
         "synthetic_figure": 1, "scenario_figure": 1, "attributes_figure": 1, "task_figure": 1, "robustness_figure": 1,
-        "interactions_figure": 1, "all": 1,
+        "interactions_figure": 1, "selection_figure": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -122,10 +129,10 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
         # and its target
         "split": 2 + 1 + 3 + 1 + 1 + 1,
         "train": 4 + 1 + 6 + 1 + 6 + 1,
-        "attack": 4 + 6 + 6,
-        "metrics": 4 + 6 + 6,
-        "probe": 4 + 6,
-        "finetune": 4,
+        "attack": 4 + 6 + 6 + 2,  # + the model-selection zoo's evaluations
+        "metrics": 4 + 6 + 6 + 2,
+        "probe": 4 + 6 + 2,
+        "finetune": 4 + 2,
         "retrain": 18,
         "robust_eval": 6 + 18,
         "robustness_summary": 1,
@@ -143,6 +150,9 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
         "interactions": 6 + 6 + 4,  # every model the interactions block analyses, and its images
         "interactions_summary": 1,
         "interactions_figure": 1,
+        "selection_scores": 4 + 2,  # every candidate's estimators read the target images
+        "selection_summary": 1,
+        "selection_figure": 1,
         "reproduction": 1,
         "all": 1,
     }

@@ -61,6 +61,10 @@ def test_dry_run_default_config_builds_expected_dag():
         "interactions": 6 + 6 + 15,
         "interactions_summary": 1,
         "interactions_figure": 1,
+        # digits_selection: the digits scenario's 15 sources
+        "selection_scores": 15,
+        "selection_summary": 1,
+        "selection_figure": 1,
         "reproduction": 1,
         "all": 1,
     }
@@ -144,6 +148,9 @@ def test_tiny_run_writes_the_reproduction_report_with_every_claim(tiny_run):
     assert {"retraining_minor", "rrm_fraction_of_time", *(f"robustness_transfers_{r}" for r in
             ("probe", "finetune", "adv_finetune"))} == set(robust)  # fmt: skip
     assert table.count("\n| tinyrobustness |") == len(robust)
+    selection = claims[claims["experiment"] == "tinyselection"]["claim_id"].tolist()
+    assert selection[0] == "tau_selects" and selection[-1] == "tau_beats_estimators"
+    assert table.count("\n| tinyselection |") == len(selection)
 
 
 def test_tiny_run_bounds_hold_and_t0_is_perfectly_transferable(tiny_run):

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The tiny synthetic experiment, digits scenario, attributes, tasks, robustness and interactions experiments together
+# The tiny synthetic experiment, digits scenario, attributes, tasks, robustness, interactions and model-selection
+# experiments together
 # (tests/conftest.py runs them once).
 TINY = (
     "--configfile",
@@ -18,8 +19,9 @@ TINY = (
     "tests/configs/tiny_tasks.yaml",
     "tests/configs/tiny_robustness.yaml",
     "tests/configs/tiny_interactions.yaml",
+    "tests/configs/tiny_selection.yaml",
     "--config",
-    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks,tinyrobustness,tinyinteractions]",
+    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks,tinyrobustness,tinyinteractions,tinyselection]",
 )
 COPIED = (
     "Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "report", "advtransfer",

@@ -1,0 +1,15 @@
+"""Rule selection_figure: every score against the outcome per candidate; each score's weighted Kendall with its
+interval, and against its cost."""
+
+from _job import sm  # noqa: I001 - the preamble first
+
+import pandas as pd
+
+from advtransfer.plots import save_figure, selection_agreement_figure, selection_scores_figure
+
+p = sm.params
+candidates, agreement = pd.read_csv(sm.input.scores), pd.read_csv(sm.input.agreement)
+save_figure(selection_scores_figure(candidates, agreement, outcome=p.outcome, title=p.title),
+            sm.output.scores_png, sm.output.scores_pdf)  # fmt: skip
+save_figure(selection_agreement_figure(agreement, outcome=p.outcome, title=p.title),
+            sm.output.agreement_png, sm.output.agreement_pdf)  # fmt: skip
