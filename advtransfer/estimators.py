@@ -93,8 +93,8 @@ def _covariance(X: np.ndarray) -> np.ndarray:
 
 
 def h_score(F, y, *, rcond: float = PINV_RCOND) -> float:
-    """H-score (Bao, Li, Huang, Wang and Zheng, ICIP 2019): tr(cov(F)^+ cov(G)), G the class-mean features,
-    covariances normalised by N, the pseudo-inverse numpy's with cutoff ``rcond`` (see PINV_RCOND)."""
+    """H-score (Bao, Li, Huang, Zhang, Zheng, Zamir and Guibas, ICIP 2019): tr(cov(F)^+ cov(G)), G the class-mean
+    features, covariances normalised by N, the pseudo-inverse numpy's with cutoff ``rcond`` (see PINV_RCOND)."""
     F = _features(F)
     y, C = _labels(y, len(F))
     G = _class_means(F, y, C)
@@ -102,9 +102,9 @@ def h_score(F, y, *, rcond: float = PINV_RCOND) -> float:
 
 
 def shrinkage_h_score(F, y) -> float:
-    """Shrinkage H-score (Ibrahim, Ponomareva and Mazumder, ICLR 2022): tr(cov_LW(F)^-1 (1 - a) cov(G)), cov_LW the
-    Ledoit-Wolf estimate with shrinkage a (sklearn's), G the class-mean features, cov(G) normalised by N as
-    sklearn's empirical covariance is."""
+    """Shrinkage H-score (Ibrahim, Ponomareva and Mazumder, ECML PKDD 2022): tr(cov_LW(F)^-1 (1 - a) cov(G)),
+    cov_LW the Ledoit-Wolf estimate with shrinkage a (sklearn's), G the class-mean features, cov(G) normalised by N
+    as sklearn's empirical covariance is."""
     F = _features(F)
     y, C = _labels(y, len(F))
     lw = LedoitWolf().fit(F)
@@ -196,11 +196,12 @@ def coding_rate(Z, eps: float = TRANSRATE_EPS) -> float:
 
 
 def transrate(F, y, *, eps: float = TRANSRATE_EPS) -> float:
-    """TransRate (Huang, Huang, Wang, Li, Tu and Zhang, ICML 2022): R(Z, eps) - R(Z, eps | Y), Z the centred
+    """TransRate (Huang, Huang, Rong, Yang and Wei, ICML 2022): R(Z, eps) - R(Z, eps | Y), Z the centred
     features and R(Z, eps | Y) = sum_c (N_c / N) R(Z_c, eps) over the rows Z_c of class c (MCR^2's form).
 
-    The public code differs: it scales Z^T Z by 1 / (N eps) (no D, eps not squared, eps = 1e-4) and divides the
-    sum of the class rates by 2 C instead of weighting them by N_c / N; the definition here is followed."""
+    The public code (read in its published copies; the paper's text was not available offline) differs: it scales
+    Z^T Z by 1 / (N eps) (no D, eps not squared, eps = 1e-4) and averages the class rates (their sum over C)
+    instead of weighting them by N_c / N; the MCR^2 definition here is followed."""
     Z = _features(F)
     y, C = _labels(y, len(Z))
     Z = Z - Z.mean(0)
@@ -211,8 +212,8 @@ def transrate(F, y, *, eps: float = TRANSRATE_EPS) -> float:
 def nleep(
     F, y, *, variance: float = 0.8, components_per_class: int = 5, covariance_type: str = "full", seed: int = 0
 ) -> float:
-    """N-LEEP (Li, Jia, Zhu, Zhang, Chen and Sun, "Ranking neural checkpoints", CVPR 2021): LEEP with the source
-    softmax replaced by the posteriors of a Gaussian mixture fitted to the features. F is reduced by PCA to the
+    """N-LEEP (Li, Jia, Sang, Zhu, Green, Wang and Gong, "Ranking neural checkpoints", CVPR 2021): LEEP with the
+    source softmax replaced by the posteriors of a Gaussian mixture fitted to the features. F is reduced by PCA to the
     leading components that explain the fraction ``variance`` of its variance (sklearn's, full SVD), then a mixture of
     ``components_per_class`` x C Gaussians (at most N) with ``covariance_type`` covariances (sklearn's, k-means
     initialisation with random_state ``seed``) is fitted; its ``predict_proba`` is theta of ``leep``. At most 0.

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advtransfer.stats import rank_correlations, spearman_difference
+from advtransfer.stats import outcome_separation, rank_correlations, spearman_difference
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 COLUMNS = ["experiment", "claim_id", "claim", "paper", "measurement", "value", "lo", "hi", "criterion", "verdict", "note"]
@@ -460,12 +460,28 @@ def selection_claims(
     (scipy.stats.weightedtau) of each score with ``outcome`` and its cluster-bootstrap interval: tau1 tau2 and each
     estimator are reproduced when the interval lies above 0, not reproduced below; tau1 tau2 minus the estimator
     with the highest point value (a paired bootstrap on the same draws), reproduced above 0 (tau wins), not
-    reproduced below (tau loses)."""
+    reproduced below (tau loses). Every verdict needs the design check first: the outcome must separate the
+    scenario's closest and farthest source by ``c["min_separation"]`` seed standard deviations (else
+    inconclusive); a block without the scenario's sources (a zoo alone) has no seeds to check against, and its
+    note says so."""
     from advtransfer.selection import ESTIMATORS, weighted_kendall_difference
 
     boot = dict(n_boot=c["n_boot"], level=c["level"], seed=c["seed"])
     table = agreement[agreement["outcome"] == outcome].set_index("score").loc[["tau1_tau2", *ESTIMATORS]]
     extent = f"{int(table.loc['tau1_tau2', 'n'])} candidates, {int(table.loc['tau1_tau2', 'n_clusters'])} clusters"
+    sources = candidates[candidates["kind"] == "scenario"]
+    if len(sources):
+        chosen = outcome_separation(sources, [outcome]).iloc[0]
+        adequate = bool(np.isfinite(chosen.separation) and chosen.separation >= c["min_separation"])
+        extent += (f"; design check: {outcome} separates the closest and the farthest source by "
+                   f"{chosen.separation:.1f} seed SDs (needed: {c['min_separation']:g})")  # fmt: skip
+    else:
+        adequate = True
+        extent += "; no design check (no seeds: a zoo alone)"
+
+    def verdict(lo: float, hi: float) -> str:
+        return interval_verdict(lo, hi, 1) if adequate else "inconclusive"
+
     rows = []
     for score in table.index:
         r = table.loc[score]
@@ -473,8 +489,8 @@ def selection_claims(
         rows.append(_claim(
             experiment, claim_id if score == "tau1_tau2" else f"{claim_id}_{score}", claim, paper,
             f"weighted Kendall of {score} with {outcome}", r.weighted_kendall, r.weighted_kendall_lo,
-            r.weighted_kendall_hi, "interval above 0", interval_verdict(r.weighted_kendall_lo, r.weighted_kendall_hi, 1),
-            extent,
+            r.weighted_kendall_hi, "interval above 0, and the design check passed",
+            verdict(r.weighted_kendall_lo, r.weighted_kendall_hi), extent,
         ))  # fmt: skip
     estimated = table.loc[list(ESTIMATORS), "weighted_kendall"].astype(float).dropna()
     if estimated.empty:
@@ -484,7 +500,7 @@ def selection_claims(
     rows.append(_claim(
         experiment, SELECTION_CLAIM_IDS[2][0], SELECTION_CLAIM_IDS[2][1], SELECTION_CLAIM_IDS[2][2],
         f"weighted Kendall with {outcome}: tau1_tau2 minus {best} (the best estimator here)", *value,
-        "interval above 0", interval_verdict(value[1], value[2], 1), extent,
+        "interval above 0, and the design check passed", verdict(value[1], value[2]), extent,
     ))  # fmt: skip
     return rows
 

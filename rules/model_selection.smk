@@ -133,7 +133,10 @@ rule selection_summary:
         outcome=lambda w: SELECTION[w.selection]["outcome"],
         reproduction=lambda w: {
             "n_boot": SELECTION[w.selection]["n_boot"],
-            **{k: config["reproduction"][k] for k in ("level", "seed")},
+            **{
+                k: config["reproduction"][k]
+                for k in ("level", "seed", "min_separation")
+            },
         },
         code=code_hash("scripts/selection_summary.py"),
     script:

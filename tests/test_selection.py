@@ -58,7 +58,8 @@ def candidates(rng, n_seeds=3, sources=5, noise=0.3, sign=1.0):
         for s in range(sources):
             quality = s + noise * rng.normal()
             rows.append(dict(candidate=f"s{s}_seed{seed}", source=f"s{s}", seed=seed, cluster=f"seed{seed}",
-                             outcome=quality, good=sign * (quality + 0.1 * rng.normal()), noise=rng.normal()))  # fmt: skip
+                             kind="scenario", outside_fraction=1 - s / (sources - 1), outcome=quality,
+                             good=sign * (quality + 0.1 * rng.normal()), noise=rng.normal()))  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -159,15 +160,24 @@ def test_selection_claims_reach_both_verdicts(sign, verdict):
     for score in ("tau1_tau2", *selection.ESTIMATORS):
         frame[score] = frame["good"]
     frame["logme"] = frame["outcome"]  # the best estimator: perfect
-    c = {"n_boot": 200, "level": 0.95, "seed": 0}
+    c = {"n_boot": 200, "level": 0.95, "seed": 0, "min_separation": 5.0}
     table = selection.agreement(frame, ["tau1_tau2", *selection.ESTIMATORS], "outcome", n_boot=200)
     claims = pd.DataFrame(reproduction.selection_claims("x", frame, table, "outcome", c), columns=reproduction.COLUMNS)
+    assert claims["note"].str.contains("design check").all()
     assert list(claims["claim_id"]) == ["tau_selects", *(f"estimator_selects_{e}" for e in selection.ESTIMATORS),
                                         "tau_beats_estimators"]  # fmt: skip
     assert claims.set_index("claim_id").loc["tau_selects", "verdict"] == verdict
     assert claims.set_index("claim_id").loc["estimator_selects_logme", "verdict"] == "reproduced"
     assert claims.set_index("claim_id").loc["tau_beats_estimators", "verdict"] == "not reproduced"  # tau loses
     assert "logme" in claims.iloc[-1]["measurement"]
+    # the same rankings, but the outcome no longer separates the sources beyond the seed noise: no verdict
+    noisy = pd.DataFrame(reproduction.selection_claims("x", frame, table, "outcome", {**c, "min_separation": 1e6}))
+    assert set(noisy["verdict"]) == {"inconclusive"}
+    # a zoo alone has no seeds to check the design against
+    zoo = frame.assign(kind="zoo", cluster=frame["candidate"])
+    table = selection.agreement(zoo, ["tau1_tau2", *selection.ESTIMATORS], "outcome", n_boot=200)
+    alone = pd.DataFrame(reproduction.selection_claims("x", zoo, table, "outcome", c))
+    assert alone["note"].str.contains("no design check").all() and alone.iloc[0]["verdict"] == verdict
 
 
 # ------------------------------------------------------------------------------------- config and jobs
@@ -275,7 +285,9 @@ def test_tiny_selection_run_scores_a_zoo_and_a_scenarios_sources(tiny_run):
     outcomes = ["probe_accuracy_k2", "probe_accuracy_k5", "probe_accuracy", "finetune_accuracy"]
     assert set(agreement["outcome"]) == set(outcomes)
     assert len(agreement) == len(outcomes) * len(selection.SCORES)
-    assert (agreement["cpu_seconds"] >= 0).all() and agreement.loc[agreement["n"] > 0, "n"].eq(6).all()
+    assert (agreement["cpu_seconds"] >= 0).all()
+    own_accuracy = agreement["score"] == "source_val_accuracy"  # unknown for a zoo model: the sources only
+    assert agreement.loc[~own_accuracy, "n"].eq(6).all() and agreement.loc[own_accuracy, "n"].eq(4).all()
     tau = agreement[agreement["score"].isin(selection.ADVERSARIAL_SCORES)]
     estimator = agreement[agreement["score"].isin(selection.ESTIMATORS)]
     assert tau["cpu_seconds"].min() > estimator["cpu_seconds"].max()  # tau needs attacks and a reference model
