@@ -2,6 +2,8 @@
 # (Liang, Zhang, Wang, Yang, Koyejo, Li; ICML 2021). See README.md; docs/extending.md for how the rules fit.
 from snakemake.utils import min_version, validate
 
+from advtransfer import run_summary
+
 min_version("9.0")
 
 
@@ -57,3 +59,16 @@ rule all:
         [path for name in config["experiments"] for path in OUTPUTS[name]],
         REPRODUCTION_OUTPUTS,
     localrule: True
+
+
+# The end of a run: where the results are (advtransfer/run_summary.py); on a failure Snakemake has printed the
+# failed job's `log:` file, which holds the script's traceback (scripts/_job.py sends stderr there).
+onsuccess:
+    print(run_summary.run_summary(config["experiments"], OUTPUTS))
+
+
+onerror:
+    print(
+        "advtransfer: the run stopped. The failed job's log file (printed above, after 'log:') holds its "
+        "traceback; fix the cause and run the same command again to continue where it stopped."
+    )

@@ -20,12 +20,15 @@ Conventions: arrays are indexed ``[source, target, image]``; every column of ``t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import stats as sps
 from scipy.cluster.hierarchy import is_valid_linkage, linkage
 from sklearn.metrics import adjusted_rand_score
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CLIP = 1e3  # ratios w(i, k) / w(k, i) are kept in [1 / DEFAULT_CLIP, DEFAULT_CLIP]
 _MANTEL_CHUNK = 512  # permutations evaluated at once (bounds memory at chunk * N^2 floats)
@@ -318,7 +321,7 @@ def compare_trees(
     metric: str = "correlation",
     n_perm: int = 999,
     seed: int = 0,
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """Does each adversarial view of the tasks (``views``: name -> N x N matrix, e.g. the ATM per eps, tau1 tau2)
     group them as knowledge transfer (``reference``: the affinity matrix) and as the known ``kinds`` do?
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,6 @@ from advtransfer.jacobian import (
     top_singular_exact,
     top_singular_lanczos,
 )
-
 
 EXPLICIT_MAX_OUTPUTS = 16  # method "auto": form J from m vjps up to this many outputs (docs/performance.md)
 

@@ -34,17 +34,18 @@ def pgd_examples(model, x, y, eps: float, steps: int, step_size: float, seed: in
 def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) -> dict[str, float]:
     """A classifier's robustness on (x, y) (images in [0, 1]): clean accuracy; accuracy under L-inf PGD on
     the true label at each eps (``evaluation.pgd``: steps, step = eps * step_factor, a random start) and under
-    APGD-CE at each eps or those of ``evaluation.apgd.eps`` (pyautoattack; and the standard AutoAttack ensemble when ``evaluation.autoattack``); the
-    randomized-smoothing certified accuracy at each radius and the smoothed (PREDICT) accuracy on the first
-    ``smoothing.n_images`` images (PREDICT's binomial test on CERTIFY's n estimation counts). ``model``: in
-    eval mode on ``device``. Keys: clean_accuracy, pgd_accuracy_eps<e>, apgd_accuracy_eps<e>,
-    autoattack_accuracy_eps<e>, certified_accuracy_r<r>, smoothed_accuracy, abstain_rate."""
+    APGD-CE at each eps or those of ``evaluation.apgd.eps`` (pyautoattack; and the standard AutoAttack ensemble
+    when ``evaluation.autoattack``); the randomized-smoothing certified accuracy at each radius and the smoothed
+    (PREDICT) accuracy on the first ``smoothing.n_images`` images (PREDICT's binomial test on CERTIFY's n
+    estimation counts). ``model``: in eval mode on ``device``. Keys: clean_accuracy, pgd_accuracy_eps<e>,
+    apgd_accuracy_eps<e>, autoattack_accuracy_eps<e>, certified_accuracy_r<r>, smoothed_accuracy, abstain_rate."""
     out: dict[str, float] = {}
     net, x, y = model, x.to(device), y.to(device).long()
 
     def accuracy(images) -> float:
         with torch.no_grad():
-            return float(torch.cat([net(images[i : i + 500]).argmax(1) for i in range(0, len(images), 500)]).eq(y).float().mean())
+            predictions = torch.cat([net(images[i : i + 500]).argmax(1) for i in range(0, len(images), 500)])
+            return float(predictions.eq(y).float().mean())
 
     out["clean_accuracy"] = accuracy(x)
     pgd = evaluation["pgd"]
@@ -53,7 +54,8 @@ def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) ->
         out[f"pgd_accuracy_eps{eps:g}"] = accuracy(x_adv)
         apgd_eps = evaluation["apgd"].get("eps")
         if evaluation["apgd"]["n_iter"] and (apgd_eps is None or eps in apgd_eps):
-            out[f"apgd_accuracy_eps{eps:g}"] = accuracy(attacks.apgd(net, x, y, eps=eps, n_iter=evaluation["apgd"]["n_iter"], seed=seed))
+            x_apgd = attacks.apgd(net, x, y, eps=eps, n_iter=evaluation["apgd"]["n_iter"], seed=seed)
+            out[f"apgd_accuracy_eps{eps:g}"] = accuracy(x_apgd)
         if evaluation["autoattack"]:
             out[f"autoattack_accuracy_eps{eps:g}"] = accuracy(attacks.autoattack(net, x, y, eps=eps, seed=seed))
     rs = evaluation["smoothing"]

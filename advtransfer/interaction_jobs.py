@@ -56,7 +56,9 @@ def config_problems(block: dict[str, Any], robustness_blocks: dict, scenarios: d
     and that the grid fits the images."""
     r = robustness_blocks.get(block["robustness"])
     if r is None:
-        return [("robustness", f"{block['robustness']!r} is not a block under `robustness:` {sorted(robustness_blocks)}")]
+        return [
+            ("robustness", f"{block['robustness']!r} is not a block under `robustness:` {sorted(robustness_blocks)}")
+        ]
     problems = []
     chosen = schemes_of(block, r)
     for scheme in block["schemes"] or []:
@@ -73,7 +75,9 @@ def config_problems(block: dict[str, Any], robustness_blocks: dict, scenarios: d
     sizes = {block["robustness"]: r["image_size"]}
     if block["scenario"] is not None:
         if block["scenario"] not in scenarios:
-            problems.append(("scenario", f"{block['scenario']!r} is not a block under `scenarios:` {sorted(scenarios)}"))
+            problems.append(
+                ("scenario", f"{block['scenario']!r} is not a block under `scenarios:` {sorted(scenarios)}")
+            )
         else:
             sizes[block["scenario"]] = scenarios[block["scenario"]]["image_size"]
     for owner, size in sizes.items():

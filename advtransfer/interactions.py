@@ -524,7 +524,10 @@ def order_summary(profiles, n_boot: int, level: float, seed: int):
         point["profile"], draws["profile"] = normalised_profile(point["clean"]), normalised_profile(draws["clean"])
         point["relative_change"] = point["change"] / point["clean"]
         draws["relative_change"] = draws["change"] / draws["clean"]
-        counts = {"n_seeds": int(frame["seed"].nunique()), "n_images": int(frame.groupby("seed")["image"].nunique().sum())}
+        counts = {
+            "n_seeds": int(frame["seed"].nunique()),
+            "n_images": int(frame.groupby("seed")["image"].nunique().sum()),
+        }
         for k, m in enumerate(orders_):
             row = {"side": side, "group": group, "order": int(m), "m_over_n": float(m_over_n[k]), **counts}
             for c in ("clean", "adversarial", "profile", "change", "relative_change"):
@@ -538,7 +541,8 @@ def change_ratio_estimate(frame, high: float, low: float, n_boot: int, level: fl
     """(value, lo, hi) of :func:`change_ratio` of one group's profile rows under the two-level bootstrap."""
     groups, m_over_n = per_image_matrix(frame, "change")
     value = float(change_ratio(order_means(groups), m_over_n, high, low))
-    return (value, *percentile_interval(change_ratio(bootstrap_order_means(groups, n_boot, seed), m_over_n, high, low), level))
+    draws = change_ratio(bootstrap_order_means(groups, n_boot, seed), m_over_n, high, low)
+    return (value, *percentile_interval(draws, level))
 
 
 def share_difference_estimate(robust, standard, high: float, n_boot: int, level: float, seed: int):
@@ -560,5 +564,6 @@ def model_shares(profiles, high: float):
         m_over_n = means.index.to_numpy()
         rows.append({"side": side, "group": group, "seed": seed,
                      "high_order_share": float(high_order_shares(means["clean"].to_numpy(), m_over_n, high)),
-                     "change_high_order_share": float(high_order_shares(means["change"].to_numpy(), m_over_n, high))})  # fmt: skip
+                     "change_high_order_share":
+                         float(high_order_shares(means["change"].to_numpy(), m_over_n, high))})  # fmt: skip
     return pd.DataFrame(rows)

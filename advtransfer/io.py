@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from advtransfer.runtime import environment
 
 
 @contextmanager
@@ -74,9 +77,10 @@ def load_json(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def save_model(path: str | os.PathLike, model: torch.nn.Module, sidecar: dict[str, Any]):
-    """Save a model's state as safetensors plus a JSON sidecar (``path`` with suffix .json)."""
+    """Save a model's state as safetensors plus a JSON sidecar (``path`` with suffix .json); the sidecar also
+    records the environment (package versions and the lock file's hash, advtransfer.runtime.environment)."""
     save_tensors(path, model.state_dict())
-    save_json(Path(path).with_suffix(".json"), sidecar)
+    save_json(Path(path).with_suffix(".json"), {**sidecar, "environment": environment()})
 
 
 def load_model(path: str | os.PathLike, model: torch.nn.Module) -> torch.nn.Module:

@@ -8,9 +8,9 @@ on x[i] only (put networks in eval mode so batch-norm uses its running statistic
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 from torch import func

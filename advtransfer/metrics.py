@@ -57,7 +57,9 @@ def alignment_matrix(dev_s: torch.Tensor, dev_t: torch.Tensor) -> torch.Tensor:
     return spectral_projection(least_squares, radius)
 
 
-def tau2(dev_s: torch.Tensor, dev_t: torch.Tensor, align: torch.Tensor | None = None, *, clamp: bool = True) -> torch.Tensor:
+def tau2(
+    dev_s: torch.Tensor, dev_t: torch.Tensor, align: torch.Tensor | None = None, *, clamp: bool = True
+) -> torch.Tensor:
     """tau2 from S to T (Def. 3): <2 dT - A dS, A dS>_D / ||dT||_D^2, both deviations under delta_S.
 
     Proposition 1 puts it in [0, 1]; the result is clamped there against rounding unless ``clamp`` is

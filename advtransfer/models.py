@@ -29,10 +29,10 @@ import logging
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import SafetensorError
@@ -127,7 +127,9 @@ class SmallCNN(nn.Module):
     flatten, Linear(4 * 2 * width, hidden) -> ReLU = ``features`` (m = hidden), then ``head``.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 1, image_size: int = 28, width: int = 32, hidden: int = 128):
+    def __init__(
+        self, num_classes: int, in_channels: int = 1, image_size: int = 28, width: int = 32, hidden: int = 128
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         size, channels = image_size, in_channels
@@ -244,7 +246,9 @@ def build_model(
     """
     spec = _spec(name)
     name = spec["name"]
-    for key, value, low in (("num_classes", num_classes, 2), ("in_channels", in_channels, 1), ("image_size", image_size, 4)):
+    for key, value, low in (
+        ("num_classes", num_classes, 2), ("in_channels", in_channels, 1), ("image_size", image_size, 4)
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"build_model({name!r}): {key} must be an integer >= {low}, got {value!r}")
     network = _network(name, spec["pretrained"], num_classes, in_channels, image_size)

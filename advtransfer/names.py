@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from advtransfer.registry import DATASETS as _REGISTRY
 from advtransfer.registry import IMAGEFOLDER, MODEL_PREFIXES, MODELS, OBJECTIVES

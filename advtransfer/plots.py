@@ -503,7 +503,8 @@ def interaction_figure(summary: pd.DataFrame, view: pd.DataFrame, *, claims: dic
                 ax.scatter(rows[column], rows["high_order_share"], color=vcolour[source], s=40, edgecolors="k",
                            linewidths=0.4, label=source)  # fmt: skip
             ax.set(xlabel=label, ylabel=f"high-order share of the strength (m/n >= {claims['high']:g})",
-                   title=f"({'e' if column == 'tau1_tau2' else 'f'}) scenario sources on the target images")  # fmt: skip
+                   title=f"({'e' if column == 'tau1_tau2' else 'f'}) scenario sources on the target "
+                         "images")  # fmt: skip
             ax.legend(fontsize=7)
     return fig
 

@@ -10,8 +10,9 @@ fitted on k-shot subsets; ``FineTuned`` is the source network with a new head, t
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -106,7 +107,7 @@ class LinearProbe:
         }
 
     @classmethod
-    def from_tensors(cls, t: dict[str, torch.Tensor]) -> "LinearProbe":
+    def from_tensors(cls, t: dict[str, torch.Tensor]) -> LinearProbe:
         return cls(
             mean=t["mean"],
             std=t["std"],
@@ -139,7 +140,8 @@ def fit_linear_probe(
     device = resolve_device(device)
     if features.ndim != 2 or labels.ndim != 1 or len(features) != len(labels) or len(labels) == 0:
         raise ValueError(
-            f"fit_linear_probe: need features (N, m) and labels (N,), got {tuple(features.shape)} and {tuple(labels.shape)}"
+            "fit_linear_probe: need features (N, m) and labels (N,), "
+            f"got {tuple(features.shape)} and {tuple(labels.shape)}"
         )
     if labels.is_floating_point() or labels.min() < 0:
         raise ValueError("fit_linear_probe: labels must be non-negative integers")

@@ -120,7 +120,9 @@ class TaskSpec:
 
     def __post_init__(self):
         if self.kind not in KINDS or self.output not in OUTPUT_KINDS or self.outputs < 1:
-            raise ValueError(f"TaskSpec {self.name!r}: bad kind {self.kind!r}, output {self.output!r} or outputs {self.outputs}")
+            raise ValueError(
+                f"TaskSpec {self.name!r}: bad kind {self.kind!r}, output {self.output!r} or outputs {self.outputs}"
+            )
 
     @property
     def dense(self) -> bool:
@@ -144,8 +146,14 @@ TASKS: dict[str, TaskSpec] = {
             "[0, 1] (the noise of each image index drawn from its own seeded generator); the noisy image is the "
             "input, also for attacks",
         ),
-        TaskSpec("edges", "2d", "dense_binary", 1, "the edge map: pixels whose object label differs from a 4-neighbour's"),
-        TaskSpec("position", "geometric", "regression", 2, "the main object's centre (x, y) as fractions of the half-width"),
+        TaskSpec(
+            "edges", "2d", "dense_binary", 1,
+            "the edge map: pixels whose object label differs from a 4-neighbour's",
+        ),
+        TaskSpec(
+            "position", "geometric", "regression", 2,
+            "the main object's centre (x, y) as fractions of the half-width",
+        ),
         TaskSpec("scale", "geometric", "regression", 1, "the main object's half-size as a fraction of the half-width"),
         TaskSpec(
             "rotation", "geometric", "regression", 2,

@@ -20,7 +20,9 @@ import pandas as pd
 from advtransfer.stats import outcome_separation, rank_correlations, spearman_difference
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
-COLUMNS = ["experiment", "claim_id", "claim", "paper", "measurement", "value", "lo", "hi", "criterion", "verdict", "note"]
+COLUMNS = [
+    "experiment", "claim_id", "claim", "paper", "measurement", "value", "lo", "hi", "criterion", "verdict", "note",
+]
 
 
 def interval_verdict(lo: float, hi: float, sign: int, margin: float = 0.0) -> str:
@@ -70,8 +72,8 @@ def _fmt(value: float, lo: float, hi: float) -> str:
 # ------------------------------------------------------------------------------- Section 4.1, Figure 2
 
 SYNTHETIC_COLUMNS = ("t", "seed", "split", "tau1", "tau2", "tau2_unclamped", "alpha", "tau2_reverse", "grad_diff",
-                     "thm1_lhs", "thm1_rhs", "thm1_gap", "thm2_bound", "thm2_bound_lipschitz", "transfer_loss_lastlayer",
-                     "transfer_loss_affine", "thm3_bound")  # fmt: skip
+                     "thm1_lhs", "thm1_rhs", "thm1_gap", "thm2_bound", "thm2_bound_lipschitz",
+                     "transfer_loss_lastlayer", "transfer_loss_affine", "thm3_bound")  # fmt: skip
 
 
 def synthetic_claims(sweep: pd.DataFrame, c: dict[str, Any]) -> list[dict]:
@@ -133,7 +135,8 @@ def synthetic_claims(sweep: pd.DataFrame, c: dict[str, Any]) -> list[dict]:
         claims.append(_claim(
             e, f"{metric}_falls", f"{metric} falls as the source moves away from the target (t grows)", paper,
             f"Spearman rho of {metric} with t over {len(train)} training-sample rows, seeds (draws of V) resampled",
-            *value, f"interval below {0.0 - margin:g}", interval_verdict(value[1], value[2], -1, margin), "; ".join(notes),
+            *value, f"interval below {0.0 - margin:g}", interval_verdict(value[1], value[2], -1, margin),
+            "; ".join(notes),
         ))  # fmt: skip
 
     value = _spearman(train, "transfer_loss_lastlayer", "t", c)
@@ -186,7 +189,8 @@ def scenario_claims(
         claims.append(_claim(
             scenario, f"closer_more_transferable_{metric}", "the closer the source's data to the target's, the more "
             "adversarially transferable the source", "Section 4.2",
-            f"Spearman rho of {metric} with the share of source classes inside the target task, {n} (source, seed) rows",
+            f"Spearman rho of {metric} with the share of source classes inside the target task, "
+            f"{n} (source, seed) rows",
             *value, f"interval above {margin:g}", interval_verdict(value[1], value[2], 1, margin), note,
         ))  # fmt: skip
 
@@ -205,7 +209,8 @@ def scenario_claims(
             f"interval above {margin:g}, and the design check passed", verdict, "; ".join(notes),
         ))  # fmt: skip
 
-    value = spearman_difference(frame, "tau1_tau2", "tau1", outcome, n_boot=c["n_boot"], level=c["level"], seed=c["seed"])
+    value = spearman_difference(frame, "tau1_tau2", "tau1", outcome, n_boot=c["n_boot"], level=c["level"],
+                                seed=c["seed"])  # fmt: skip
     logits = spearman_difference(frame, "tau1_tau2_logits", "tau1_logits", outcome, n_boot=c["n_boot"],
                                  level=c["level"], seed=c["seed"])  # fmt: skip
     verdict = interval_verdict(value[1], value[2], 1, 0.0) if adequate else "inconclusive"
@@ -286,7 +291,9 @@ def task_claims(experiment: str, trees: pd.DataFrame, c: dict[str, Any]) -> list
     for view, group in trees.groupby("view", sort=False):
         row = group.iloc[0]
         rho, p = float(row["mantel"]), float(row["mantel_p"])
-        verdict = "inconclusive" if not (np.isfinite(p) and p < alpha) else ("reproduced" if rho > 0 else "not reproduced")
+        verdict = (
+            "inconclusive" if not (np.isfinite(p) and p < alpha) else ("reproduced" if rho > 0 else "not reproduced")
+        )
         at = group.set_index("k").loc[3 if (group["k"] == 3).any() else int(group["k"].min())]
         claims.append(_claim(
             experiment, f"tasks_agree_{view.replace(' ', '_')}", "tasks that are more adversarially transferable to "
@@ -357,7 +364,9 @@ def robustness_claims(experiment: str, summary: pd.DataFrame, claims: dict[str, 
         interval_verdict(ratio[1] - 1, ratio[2] - 1, -1), "mean target robust accuracy by retraining: "
         + ", ".join(f"{k} {v:.3f}" for k, v in means.items()),
     ))  # fmt: skip
-    robust_ratio = seed_bootstrap(one_per_source, lambda f: scheme_ratio(f, source, claims["rrm"], claims["robust"]), **boot)
+    robust_ratio = seed_bootstrap(
+        one_per_source, lambda f: scheme_ratio(f, source, claims["rrm"], claims["robust"]), **boot
+    )
     time_ratio = seed_bootstrap(
         one_per_source, lambda f: scheme_ratio(f, "train_cpu_seconds", claims["rrm"], claims["robust"]), **boot
     )
@@ -374,7 +383,8 @@ def robustness_claims(experiment: str, summary: pd.DataFrame, claims: dict[str, 
         f"ratio >= {r['rrm_min_robust_ratio']:g} and training CPU-time ratio <= {r['rrm_max_time_ratio']:g} "
         "(whole intervals)", verdict,
         f"CPU-time ratio {_fmt(*time_ratio).lstrip('+')} (teacher not counted); per scheme robust / clean accuracy, "
-        "CPU s: " + "; ".join(f"{k} {per_scheme.loc[k, source]:.2f} / {per_scheme.loc[k, 'source_clean_accuracy']:.2f}, "
+        "CPU s: " + "; ".join(f"{k} {per_scheme.loc[k, source]:.2f} / "
+                              f"{per_scheme.loc[k, 'source_clean_accuracy']:.2f}, "
                               f"{per_scheme.loc[k, 'train_cpu_seconds']:.0f}" for k in shown),
     ))  # fmt: skip
     return rows
@@ -401,7 +411,9 @@ def _extent(profiles: pd.DataFrame) -> str:
     return f"{profiles['seed'].nunique()} seeds, {len(profiles.drop_duplicates(['seed', 'image']))} images"
 
 
-def interaction_claims(experiment: str, profiles: pd.DataFrame, claims: dict[str, Any], c: dict[str, Any]) -> list[dict]:
+def interaction_claims(
+    experiment: str, profiles: pd.DataFrame, claims: dict[str, Any], c: dict[str, Any]
+) -> list[dict]:
     """The two claims of Ren et al. on one interactions experiment (profile rows with side, group, seed),
     intervals from a two-level bootstrap (seeds, then images; advtransfer.interactions):
 
@@ -422,8 +434,8 @@ def interaction_claims(experiment: str, profiles: pd.DataFrame, claims: dict[str
         value = change_ratio_estimate(frame, high, low, **boot)
         rows.append(_claim(
             experiment, f"attack_changes_high_orders_{side}", INTERACTION_CLAIM_IDS[0][1], INTERACTION_CLAIM_IDS[0][2],
-            f"{standard} models on the {side} task: mean attack-induced change of I^(m) at m/n >= {high:g} over that at "
-            f"m/n <= {low:g}", *value, "interval above 1", interval_verdict(value[1] - 1, value[2] - 1, 1),
+            f"{standard} models on the {side} task: mean attack-induced change of I^(m) at m/n >= {high:g} over "
+            f"that at m/n <= {low:g}", *value, "interval above 1", interval_verdict(value[1] - 1, value[2] - 1, 1),
             _extent(frame),
         ))  # fmt: skip
     base = profiles[(profiles["side"] == "source") & (profiles["group"] == standard)]
@@ -564,7 +576,8 @@ def report_markdown(
         "",
         "**Verdicts:** " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS) + ".",
         "",
-        "| experiment | claim | paper | measurement | value | criterion | verdict | our design vs the paper, ablations |",
+        "| experiment | claim | paper | measurement | value | criterion | verdict "
+        "| our design vs the paper, ablations |",
         "|:---|:---|:---|:---|:---|:---|:---|:---|",
     ]
     for _, r in claims.iterrows():
@@ -601,7 +614,8 @@ def report_markdown(
             "Attributes experiments: how much the attributes' outcome means differ, in standard errors of a seed "
             "mean (about 1 when they differ only by seed noise; the square root of the one-way ANOVA F).",
             "",
-            "| experiment | outcome | attributes | seeds | SD across attributes | seed SD | spread | ANOVA p | adequate |",
+            "| experiment | outcome | attributes | seeds | SD across attributes | seed SD | spread | ANOVA p "
+            "| adequate |",
             "|:---|:---|---:|---:|---:|---:|---:|---:|:---|",
         ]
         for _, r in spread.iterrows():

@@ -168,7 +168,9 @@ class LipschitzMLP(nn.Module):
     flattened image, then an unconstrained linear ``head``. Exact, no power iteration. The Cayley map: a
     training step on 28 x 28 images costs a tenth of the default Householder product's (measured)."""
 
-    def __init__(self, num_classes: int, in_channels: int = 1, image_size: int = 28, width: int = 256, hidden: int = 128):
+    def __init__(
+        self, num_classes: int, in_channels: int = 1, image_size: int = 28, width: int = 256, hidden: int = 128
+    ):
         super().__init__()
         from torch.nn.utils.parametrizations import orthogonal
 

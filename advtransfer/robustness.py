@@ -68,7 +68,9 @@ def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
     evaluation = block["evaluation"]
     for eps in evaluation.get("apgd", {}).get("eps") or []:
         if eps not in evaluation["pgd"]["eps"]:
-            problems.append(("evaluation.apgd.eps", f"{eps} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}"))
+            problems.append(
+                ("evaluation.apgd.eps", f"{eps} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}")
+            )
     if claims["eps"] not in evaluation["pgd"]["eps"]:
         problems.append(("claims.eps", f"{claims['eps']} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}"))
     return problems
@@ -128,7 +130,9 @@ def pgd_column(side: str, eps: float) -> str:
     return f"{side}_pgd_accuracy_eps{eps:g}"
 
 
-def summary_frame(sources: dict, robust_sources: dict, retrained: dict, robust_targets: dict, metrics: dict) -> pd.DataFrame:
+def summary_frame(
+    sources: dict, robust_sources: dict, retrained: dict, robust_targets: dict, metrics: dict
+) -> pd.DataFrame:
     """robustness.csv: one row per (scheme, seed, retraining scheme). ``sources`` / ``robust_sources`` map
     (scheme, seed) to the source's sidecar / robustness; ``retrained`` / ``robust_targets`` map (scheme,
     seed, retrain) to the target model's sidecar / robustness; ``metrics`` maps (scheme, seed) to the
@@ -148,7 +152,8 @@ def summary_frame(sources: dict, robust_sources: dict, retrained: dict, robust_t
         })  # fmt: skip
     order = {"retrain": {r: i for i, r in enumerate(RETRAIN_SCHEMES)}}
     frame = pd.DataFrame(rows)
-    return frame.sort_values(["scheme", "retrain", "seed"], key=lambda c: c.map(order[c.name]) if c.name in order else c,
+    return frame.sort_values(["scheme", "retrain", "seed"],
+                             key=lambda c: c.map(order[c.name]) if c.name in order else c,
                              ignore_index=True)  # fmt: skip
 
 

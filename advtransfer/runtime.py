@@ -41,3 +41,26 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def generator(seed: int) -> torch.Generator:
     """A CPU torch.Generator seeded from config (all random draws go through explicit generators)."""
     return torch.Generator().manual_seed(int(seed))
+
+
+LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements.lock"
+"""The exact environment of this checkout (uv pip compile; README "Exact environments")."""
+
+_ENVIRONMENT_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "snakemake")
+
+
+def environment() -> dict[str, str | None]:
+    """What made a result: Python's and the key packages' versions and the SHA-256 of the lock file the
+    environment was installed from (None when the library runs outside a checkout that has one)."""
+    import hashlib
+    import platform
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _ENVIRONMENT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    lock = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest() if LOCK_FILE.is_file() else None
+    return {**versions, "lock_sha256": lock}

@@ -12,7 +12,6 @@ from typing import Any
 
 from advtransfer.names import canonical_dataset, image_set
 
-
 _FEW_SHOT = "probe_accuracy_k"
 
 

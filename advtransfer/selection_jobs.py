@@ -4,7 +4,8 @@ advtransfer.selection and advtransfer.estimators."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from advtransfer.scenarios import knowledge_outcomes
 
@@ -36,7 +37,9 @@ def config_problems(block: Mapping[str, Any], scenarios: Mapping[str, Any]) -> l
         problems.append(("zoo", f"the name {name!r} is given twice"))
     known = knowledge_outcomes(scenarios[scenario])
     if block["outcome"] not in known:
-        problems.append(("outcome", f"{block['outcome']!r} is not a knowledge outcome of scenario {scenario!r}: {known}"))
+        problems.append(
+            ("outcome", f"{block['outcome']!r} is not a knowledge outcome of scenario {scenario!r}: {known}")
+        )
     elif block["outcome"] == "finetune_accuracy" and block["zoo"] and not block["zoo_finetune"]:
         problems.append(("outcome", "finetune_accuracy must rank the zoo too: set zoo_finetune: true"))
     return problems

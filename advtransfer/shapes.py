@@ -149,7 +149,9 @@ def _render_chunk(f: dict[str, torch.Tensor], size: int, noise: torch.Tensor) ->
     gy, gx = torch.meshgrid(coords, coords, indexing="ij")
     gx, gy = gx.reshape(-1), gy.reshape(-1)
     main = _object(f["shape"], f["scale"], f["rotation"], f["x"], f["y"], gx, gy)
-    other = _object(f["_shape2"], f["_scale2"], f["_rotation2"], f["_x2"], f["_y2"], gx, gy) & (f["second"][:, None] == 1)
+    other = _object(f["_shape2"], f["_scale2"], f["_rotation2"], f["_x2"], f["_y2"], gx, gy) & (
+        f["second"][:, None] == 1
+    )
     front = f["front"][:, None] == 1
     main_visible = main & (front | ~other)
     other_visible = other & ~main_visible
@@ -198,7 +200,9 @@ def render(n: int, seed: int, size: int = SIZE) -> ShapesBatch:
     return render_factors(draw_factors(n, generator), size, generator)
 
 
-def render_factors(factors: dict[str, torch.Tensor], size: int = SIZE, generator: torch.Generator | None = None) -> ShapesBatch:
+def render_factors(
+    factors: dict[str, torch.Tensor], size: int = SIZE, generator: torch.Generator | None = None
+) -> ShapesBatch:
     """Render the images of given factors (every key ``draw_factors`` returns, the second object's
     appearance under ``_``-prefixed keys), pixel noise from ``generator``; in chunks of 1000 images."""
     n = len(factors["shape"])
@@ -312,11 +316,15 @@ def cached_split(data_root: str, split: str) -> ShapesBatch:
     try:
         save_tensors(path, tensors, metadata={"split": split, "renderer": _renderer_fingerprint()})
     except OSError as err:
-        _log.warning("cannot cache the rendered shapes %s split at %s (%s); it is rendered in every job", split, path, err)
+        _log.warning(
+            "cannot cache the rendered shapes %s split at %s (%s); it is rendered in every job", split, path, err
+        )
     return batch
 
 
-def read_shapes(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float, labelling: str = "shape"):
+def read_shapes(
+    data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float, labelling: str = "shape"
+):
     """Registry reader of ``shapes`` and ``shapes_<labelling>`` (advtransfer.registry): the split's images
     and their labels under ``labelling`` (the same images for every labelling), from the rendering cached
     under ``data_root`` (:func:`cached_split`; the `dataset` job writes it before any other job reads it).

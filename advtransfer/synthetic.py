@@ -13,7 +13,6 @@ from advtransfer.attacks import output_deviation_objective, pgd
 from advtransfer.jacobian import jacobian
 from advtransfer.models import SigmoidMLP, sigmoid_mlp_smoothness
 
-
 RBF_TENSORS = ("x_train", "y_train", "x_test", "y_test")
 # The samples D every quantity is taken on: the training sample (what Theorems 1-3 and the paper's code
 # use) and the held-out split (which mixes in the reference's generalisation error).
@@ -94,7 +93,9 @@ def make_target(data: RBFData, *, hidden: int, steps: int, lr: float, seed: int)
     return model, fit_regression(model, data.x_train, data.y_train, steps=steps, lr=lr)
 
 
-def draw_perturbation(model: torch.nn.Module, *, half_range: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def draw_perturbation(
+    model: torch.nn.Module, *, half_range: float, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     """V with entries ~ U(-half_range, half_range) for every parameter of ``model``."""
     return {
         name: (2 * torch.rand(p.shape, generator=generator, dtype=p.dtype) - 1) * half_range

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,6 +17,9 @@ from advtransfer.attributes import attribute_means, top_attributes
 from advtransfer.io import atomic_path
 from advtransfer.scenarios import few_shot_k
 from advtransfer.stats import source_order
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # (column, Markdown header, LaTeX header); Markdown keeps the summary's column names so they match the CSV
 TABLE_COLUMNS = [
@@ -149,7 +153,9 @@ def _correlation_rows(correlations: pd.DataFrame, latex: bool) -> tuple[list[str
     return header, rows, "llrrll"
 
 
-def _matrix_rows(correlations: pd.DataFrame, outcomes: list[str], latex: bool) -> tuple[list[str], list[list[str]], str]:
+def _matrix_rows(
+    correlations: pd.DataFrame, outcomes: list[str], latex: bool
+) -> tuple[list[str], list[list[str]], str]:
     """Spearman rho [interval] of every metric (rows) with every outcome (columns)."""
     cell = {(r["metric"], r["outcome"]): r for _, r in correlations.iterrows()}
     metrics = list(dict.fromkeys(correlations["metric"]))
@@ -197,7 +203,9 @@ def scenario_table(
                  "% " + corr_caption + "\n" + _latex(*_correlation_rows(chosen, latex=True))]  # fmt: skip
     if len(outcomes) > 1:
         md_parts += [f"**{matrix_caption}**", _markdown(*_matrix_rows(correlations, outcomes, latex=False))]
-        tex_parts += [r"\medskip", "% " + matrix_caption + "\n" + _latex(*_matrix_rows(correlations, outcomes, latex=True))]
+        tex_parts += [
+            r"\medskip", "% " + matrix_caption + "\n" + _latex(*_matrix_rows(correlations, outcomes, latex=True))
+        ]
     md_parts += [f"Note: {note}" for note in notes]
     tex_parts += [f"Note: {latex_escape(note)}" for note in notes]
     return {"md": "\n\n".join(md_parts) + "\n", "tex": "\n\n".join(tex_parts) + "\n"}
@@ -230,7 +238,8 @@ def _check_rows(check: pd.DataFrame, latex: bool):
     header = ["metric", "AUC defining > nuisance", "per-seed AUC range", "mean rank defining", "mean rank nuisance",
               "defining among the top n_defining"]  # fmt: skip
     rows = [
-        [_name(r["metric"], latex), _number(r["auc"], 2), f"{_number(r['auc_seed_min'], 2)} to {_number(r['auc_seed_max'], 2)}",
+        [_name(r["metric"], latex), _number(r["auc"], 2),
+         f"{_number(r['auc_seed_min'], 2)} to {_number(r['auc_seed_max'], 2)}",
          _number(r["defining_mean_rank"], 1), _number(r["nuisance_mean_rank"], 1),
          f"{int(r['top_hits'])} of {int(r['n_defining'])}"]
         for _, r in check.iterrows()
@@ -286,7 +295,7 @@ def attribute_table(
     return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
 
 
-def task_tables(matrices: dict[str, "np.ndarray"], tasks: list[str], kinds: dict[str, str], trees: pd.DataFrame,
+def task_tables(matrices: dict[str, np.ndarray], tasks: list[str], kinds: dict[str, str], trees: pd.DataFrame,
                 notes: list[str] | tuple = (), reference: str = "knowledge-transfer affinity") -> dict[str, str]:
     """The tasks family's tables as ``{"md", "tex"}`` (Section 4.4): each N x N matrix (rows: source task,
     columns: target task; ``matrices``: caption -> matrix), then the agreement of each adversarial view's
@@ -301,7 +310,8 @@ def task_tables(matrices: dict[str, "np.ndarray"], tasks: list[str], kinds: dict
                 r"\medskip"]  # fmt: skip
     caption = (f"Agreement with the tree of the {reference}: adjusted Rand index of the two trees cut into k clusters; "
                "inner-category entropy of each tree's clusters against the known kinds (nats; 0 = pure); Mantel: "
-               f"Spearman correlation of the off-diagonal entries with the {reference} matrix, permutation p-value.")  # fmt: skip
+               f"Spearman correlation of the off-diagonal entries with the {reference} matrix, "
+               "permutation p-value.")  # fmt: skip
     head = ["view", "k", "ARI vs reference tree", "entropy (view)", "entropy (reference)", "Mantel rho", "Mantel p"]
     rows = [[r["view"], str(int(r["k"])), _number(r["ari"], 2), _number(r["entropy"], 2),
              _number(r["reference_entropy"], 2), _number(r["mantel"], 2), _number(r["mantel_p"], 3)]
@@ -325,13 +335,17 @@ def robustness_tables(summary: pd.DataFrame, claims: pd.DataFrame, correlations:
     for latex in (False, True):
         header = ["scheme", "retraining", *(_name(c, latex) for c in columns)]
         rows = [[latex_escape(k[0]) if latex else k[0], latex_escape(k[1]) if latex else k[1],
-                 *(_mean_std(means.loc[k, c], stds.loc[k, c], latex) for c in columns)] for k in means.index]  # fmt: skip
+                 *(_mean_std(means.loc[k, c], stds.loc[k, c], latex) for c in columns)]
+                for k in means.index]  # fmt: skip
         claim_rows = [[latex_escape(r["claim_id"]) if latex else r["claim_id"], latex_escape(r["measurement"]) if latex
                        else r["measurement"], _interval(r["value"], r["lo"], r["hi"], latex), r["verdict"]]
                       for _, r in claims.iterrows()]  # fmt: skip
         head = ["metric", "outcome", "n", "seeds", "Spearman [interval]", "Kendall tau-b [interval]"]
-        parts.append([(header, rows, "ll" + "r" * len(columns)), (["claim", "measurement", "value [interval]", "verdict"],
-                      claim_rows, "lllr"), _correlation_rows(correlations, latex) if len(correlations) else (head, [], "llrrrr")])  # fmt: skip
+        parts.append([
+            (header, rows, "ll" + "r" * len(columns)),
+            (["claim", "measurement", "value [interval]", "verdict"], claim_rows, "lllr"),
+            _correlation_rows(correlations, latex) if len(correlations) else (head, [], "llrrrr"),
+        ])  # fmt: skip
     captions = [
         "Robustness on the source task (source_*) and, after each retraining scheme, on the target task (target_*): "
         "mean ± std over seeds. pgd / apgd: accuracy under the attack at that L-inf eps; certified: randomized-"
@@ -341,7 +355,8 @@ def robustness_tables(summary: pd.DataFrame, claims: pd.DataFrame, correlations:
         "with the target robust accuracy, per retraining scheme; brackets: cluster-bootstrap interval.",
     ]
     md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
-    tex = [b for caption, rows in zip(captions, parts[1]) for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]
+    tex = [b for caption, rows in zip(captions, parts[1])
+           for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]  # fmt: skip
     md += [f"Note: {note}" for note in notes]
     tex += [f"Note: {latex_escape(note)}" for note in notes]
     return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
@@ -394,7 +409,8 @@ def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, claims: pd.D
         "cluster-bootstrap interval over seeds.",
     ]
     md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
-    tex = [b for caption, rows in zip(captions, parts[1]) for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]
+    tex = [b for caption, rows in zip(captions, parts[1])
+           for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]  # fmt: skip
     return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
 
 
@@ -426,5 +442,6 @@ def selection_tables(agreement: pd.DataFrame, claims: pd.DataFrame, *, outcome: 
         "Claims and verdicts (weighted Kendall intervals above 0: reproduced; below 0: not reproduced).",
     ]
     md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
-    tex = [b for caption, rows in zip(captions, parts[1]) for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]
+    tex = [b for caption, rows in zip(captions, parts[1])
+           for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]  # fmt: skip
     return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}

@@ -98,7 +98,9 @@ def task_targets(batch: shapes.ShapesBatch, task: str) -> torch.Tensor:
     raise AssertionError(f"task_targets: no targets for task {name!r}")  # every TASKS entry is handled above
 
 
-def denoising_noise(indices: torch.Tensor, shape: tuple[int, ...], seed: int, std: float = DENOISING_STD) -> torch.Tensor:
+def denoising_noise(
+    indices: torch.Tensor, shape: tuple[int, ...], seed: int, std: float = DENOISING_STD
+) -> torch.Tensor:
     """Gaussian noise of std ``std`` for the images ``indices`` (each (C, H, W) = ``shape``): image i's
     noise comes from its own torch.Generator seeded with (seed * 0x9E3779B1 + i) mod 2**32 (the CPU
     generator keeps 32 bits of a seed), so it does not depend on the other images."""
@@ -255,7 +257,9 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def _per_image_losses(model: nn.Module, task: str, x: torch.Tensor, t: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+def _per_image_losses(
+    model: nn.Module, task: str, x: torch.Tensor, t: torch.Tensor, batch_size: int, device
+) -> torch.Tensor:
     """task_loss per image of ``model`` on (x, t), in eval mode (flags restored), as a float32 CPU tensor."""
     out = []
     with frozen_on(model, device) as net:
@@ -425,10 +429,14 @@ def encode_dataset(
     a source encoder's frozen maps, for :func:`fit_readout`."""
     device = resolve_device(device)
     with frozen_on(model, device) as net:
-        return torch.cat([net.encode(x[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)])
+        return torch.cat(
+            [net.encode(x[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)]
+        )
 
 
-def standardise_maps(maps_train: torch.Tensor, maps_test: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def standardise_maps(
+    maps_train: torch.Tensor, maps_test: torch.Tensor, eps: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sets of frozen maps (N, C, h, w) standardised per channel with the TRAINING maps' mean and standard
     deviation (as the linear probe standardises features): encoders differ in the scale of their maps, and a
     readout at one learning rate must fit on every one (unscaled, a readout of the full block diverged)."""
@@ -488,8 +496,8 @@ def experiment_images(data_root, n_train: int, n_val: int, n_test: int, seed: in
     train = shapes.cached_split(str(data_root), "train")
     test = shapes.cached_split(str(data_root), "test")
     if n_train + n_val > len(train.images) or n_test > len(test.images):
-        raise ValueError(f"tasks: {n_train} + {n_val} train / validation and {n_test} test images requested; the shapes "
-                         f"world has {len(train.images)} and {len(test.images)}")  # fmt: skip
+        raise ValueError(f"tasks: {n_train} + {n_val} train / validation and {n_test} test images requested; "
+                         f"the shapes world has {len(train.images)} and {len(test.images)}")  # fmt: skip
     order = torch.randperm(len(train.images), generator=seeded_generator(seed))
     parts = {"train": order[:n_train], "val": order[n_train : n_train + n_val]}
     out = {part: (subset(train, idx), idx) for part, idx in parts.items()}
@@ -547,8 +555,9 @@ def readout_loss_matrix(
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """The knowledge-transfer affinity's raw data: losses[i, j, n] = test loss at image n of a decoder of task
-    j trained on source task i's FROZEN encoder (:func:`fit_readout`, on :func:`standardise_maps`). ``train`` / ``test`` map each target
-    task to its (inputs, targets); the source encoder sees the target task's inputs (noisy for denoising)."""
+    j trained on source task i's FROZEN encoder (:func:`fit_readout`, on :func:`standardise_maps`). ``train`` /
+    ``test`` map each target task to its (inputs, targets); the source encoder sees the target task's inputs
+    (noisy for denoising)."""
     names = list(models)
     n_test = len(next(iter(test.values()))[1])
     losses = torch.empty(len(names), len(names), n_test)

@@ -501,7 +501,9 @@ def _check_xy(x: torch.Tensor, y: torch.Tensor, what: str):
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"{what}: inputs must be a float tensor (N, C, H, W), got {getattr(x, 'shape', type(x))}")
     if not isinstance(y, torch.Tensor) or y.ndim != 1 or len(y) != len(x) or y.is_floating_point():
-        raise ValueError(f"{what}: labels must be an integer tensor of shape ({len(x)},), got {getattr(y, 'shape', type(y))}")
+        raise ValueError(
+            f"{what}: labels must be an integer tensor of shape ({len(x)},), got {getattr(y, 'shape', type(y))}"
+        )
 
 
 def _steps_per_epoch(n: int, batch_size: int) -> int:
@@ -541,7 +543,9 @@ def _digest(items) -> str:
     return h.hexdigest()
 
 
-def _save_checkpoint(path, fingerprint, model, optimizer, generator, history, best_state, best_epoch, objective_state=None):
+def _save_checkpoint(
+    path, fingerprint, model, optimizer, generator, history, best_state, best_epoch, objective_state=None
+):
     """Write the end-of-epoch state atomically: model, optimiser and generator states, the objective's state
     tensors and the best weights as tensors; fingerprint, history, best epoch and the optimiser's non-tensor
     state as JSON metadata."""

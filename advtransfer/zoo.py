@@ -21,9 +21,10 @@ and :func:`advtransfer.tasks.own_prediction` (one implementation of the losses f
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn

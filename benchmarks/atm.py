@@ -61,14 +61,18 @@ def per_image(ctx: dict[str, Any]) -> torch.Tensor:
         for b, j in enumerate(names):
             for k in range(n):
                 x = (ctx["inputs"][j][k : k + 1] + ctx["deltas"][i][k : k + 1]).clamp(0, 1)
-                out[a, b, k] = tasks.task_loss(j, ctx["nets"][j](x), ctx["targets"][j][k : k + 1], reduction="none").cpu()[0]
+                out[a, b, k] = tasks.task_loss(
+                    j, ctx["nets"][j](x), ctx["targets"][j][k : k + 1], reduction="none"
+                ).cpu()[0]
     return out
 
 
 def whole_matrix(ctx: dict[str, Any]) -> torch.Tensor:
     """``tasks.transfer_gains`` for one eps: N PGD attacks and the batched evaluation."""
     p = ctx["p"]
-    return tasks.transfer_gains(ctx["nets"], ctx["inputs"], ctx["targets"], p["eps"], p["steps"], torch.Generator().manual_seed(0))
+    return tasks.transfer_gains(
+        ctx["nets"], ctx["inputs"], ctx["targets"], p["eps"], p["steps"], torch.Generator().manual_seed(0)
+    )
 
 
 def measure(settings: Settings) -> CaseResult:

@@ -27,11 +27,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+
+from advtransfer.runtime import environment
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "results" / "benchmarks"
@@ -136,7 +139,7 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_figures(name: str, timing: Timing, settings: "Settings", per: float = 1.0, unit: str = "s") -> dict[str, Any]:
+def time_figures(name: str, timing: Timing, settings: Settings, per: float = 1.0, unit: str = "s") -> dict[str, Any]:
     """``{name}_time`` (wall) and, on the CPU, ``{name}_cpu_time``; values multiplied by ``per``."""
     figs = {f"{name}_time": figure([v * per for v in timing.wall], unit)}
     if not settings.cuda:
@@ -144,13 +147,13 @@ def time_figures(name: str, timing: Timing, settings: "Settings", per: float = 1
     return figs
 
 
-def judged(figures: dict[str, dict[str, Any]], name: str, settings: "Settings") -> dict[str, Any]:
+def judged(figures: dict[str, dict[str, Any]], name: str, settings: Settings) -> dict[str, Any]:
     """The figure goals are judged on: ``{name}_cpu_time`` on the CPU, ``{name}_time`` on CUDA."""
     return figures[f"{name}_time" if settings.cuda else f"{name}_cpu_time"]
 
 
 def time_ratio(
-    figures: dict[str, dict[str, Any]], num: str, den: str, settings: "Settings", wall: bool = False
+    figures: dict[str, dict[str, Any]], num: str, den: str, settings: Settings, wall: bool = False
 ) -> float:
     """median(num) / median(den) of the judged figures (``wall=True``: of the wall-time figures)."""
     if wall:
@@ -203,7 +206,8 @@ def peak_memory_mb(case: str, variants: list[str], params: dict[str, Any], setti
         return peaks
     procs = {
         variant: subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.memory", case, variant, json.dumps(params), "--threads", str(settings.threads)],
+            [sys.executable, "-m", "benchmarks.memory", case, variant, json.dumps(params),
+             "--threads", str(settings.threads)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         for variant in variants
@@ -290,6 +294,7 @@ class CaseResult:
             "case": self.case,
             "machine": machine(),
             "torch": torch.__version__,
+            "environment": environment(),
             "device": str(settings.device),
             "figures": self.figures,
             "ratios": self.ratios,

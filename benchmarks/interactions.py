@@ -92,7 +92,8 @@ def measure(settings: Settings) -> CaseResult:
     ratios = {"time_ratio": time_ratio(figures, "estimate_ours", "estimate_loop", settings),
               "time_ratio_wall": time_ratio(figures, "estimate_ours", "estimate_loop", settings, wall=True),
               "forwards_run_share": ours.forwards_run / needed}  # fmt: skip
-    notes = [(f"{p['n_images']} images, {gh}x{gw} grid on {p['size']}x{p['size']}, orders {ms}, {p['n_pairs']} adjacent "
-             f"pairs, {p['n_contexts']} contexts, batch {p['batch_size']}; random weights; profile_quick: "
-             f"{QUICK['n_images']} images, {QUICK['n_pairs']} pairs, {QUICK['n_contexts']} contexts")]  # fmt: skip
+    notes = [(f"{p['n_images']} images, {gh}x{gw} grid on {p['size']}x{p['size']}, orders {ms}, "
+              f"{p['n_pairs']} adjacent pairs, {p['n_contexts']} contexts, batch {p['batch_size']}; random weights; "
+              f"profile_quick: {QUICK['n_images']} images, {QUICK['n_pairs']} pairs, "
+              f"{QUICK['n_contexts']} contexts")]  # fmt: skip
     return CaseResult(NAME, figures, ratios, GOAL, ratios["time_ratio"] <= 0.5, params=p, notes=notes)

@@ -69,7 +69,7 @@ def sgd(ctx: dict[str, Any], feats: tuple[torch.Tensor, torch.Tensor], target_ac
     bias = torch.zeros(4, device=dev, requires_grad=True)
     opt = torch.optim.SGD([weight, bias], lr=SGD["lr"], momentum=SGD["momentum"])
     generator, accuracy = seeded(0), 0.0
-    for epoch in range(1, SGD["max_epochs"] + 1):
+    for epoch in range(1, SGD["max_epochs"] + 1):  # noqa: B007 - returned after the loop
         order = torch.randperm(len(z), generator=generator).to(dev)
         for start in range(0, len(z), SGD["batch_size"]):
             idx = order[start : start + SGD["batch_size"]]

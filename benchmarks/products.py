@@ -52,8 +52,9 @@ def measure(settings: Settings) -> CaseResult:
                 op.matvec(v)  # traces once
                 sync(dev)
                 figures[f"{key}_linearize_trace"] = figure(time.perf_counter() - started, "s")
-                calls = {"forward": lambda: f(x), "vjp": lambda: pullback(u), "jvp": lambda: func.jvp(f, (x,), (v,)),
-                         "linearized_jvp": lambda: op.matvec(v)}  # fmt: skip
+                calls = {"forward": lambda f=f, x=x: f(x), "vjp": lambda pullback=pullback, u=u: pullback(u),
+                         "jvp": lambda f=f, x=x, v=v: func.jvp(f, (x,), (v,)),
+                         "linearized_jvp": lambda op=op, v=v: op.matvec(v)}  # fmt: skip
                 for label, fn in calls.items():
                     timing, _ = time_calls(fn, dev, settings.reps(5), settings.warmup)
                     figures.update(time_figures(f"{key}_{label}", timing, settings, per=1e3 / batch, unit="ms"))
@@ -61,5 +62,5 @@ def measure(settings: Settings) -> CaseResult:
             for label in ("vjp", "jvp", "linearized_jvp"):
                 ratios[f"{key}_{label}_over_forward"] = judged(figures, f"{key}_{label}", settings)["median"] / forward
     notes = ["times per image; batch " + ", ".join(f"{n} {b}" for n, (_, _, b) in p["models"].items())]
-    return CaseResult(NAME, figures, ratios, GOAL, True, params={"models": {k: list(v) for k, v in p["models"].items()}},
-                      notes=notes)  # fmt: skip
+    return CaseResult(NAME, figures, ratios, GOAL, True,
+                      params={"models": {k: list(v) for k, v in p["models"].items()}}, notes=notes)  # fmt: skip

@@ -19,7 +19,16 @@ import torch
 import torch.nn.functional as F
 
 from advtransfer import robust, train
-from benchmarks.common import CaseResult, Settings, build, class_images, seeded, time_figures, time_interleaved, time_ratio
+from benchmarks.common import (
+    CaseResult,
+    Settings,
+    build,
+    class_images,
+    seeded,
+    time_figures,
+    time_interleaved,
+    time_ratio,
+)
 
 NAME = "robust_training"
 GOAL = "pgd_at through train_classifier within 5 % of a plain PGD-AT loop; rrm epoch <= 0.3 x pgd_at epoch"

@@ -35,18 +35,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test, under a minute)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the library runs (default cpu)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats of every figure (default: per case, 3-5; 1 for the minutes-long CPU baselines)")  # fmt: skip
+                        help="timed repeats of every figure (default: per case, 3-5; 1 for the minutes-long CPU "
+                             "baselines)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (default 1)")
     parser.add_argument("--only", action="append", default=None, metavar="CASE",
                         help=f"run only these cases (comma-separated or repeated): {', '.join(CASES)}")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1, as every workflow rule; see docs/performance.md)")  # fmt: skip
+                        help="torch CPU threads (default 1, as every workflow rule; "
+                             "see docs/performance.md)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON folder (default {DEFAULT_OUT})")
     parser.add_argument("--va-batch", type=int, default=None, help="virtual_attack batch (default 32 CUDA, 2 CPU)")
     parser.add_argument("--pgd-batch", type=int, default=None, help="pgd batch (default 32 CUDA, 8 CPU)")
     parser.add_argument("--tau-images", type=int, default=None, help="transferability: target images (default 1000)")
     parser.add_argument("--tau-subset", type=int, default=None,
-                        help="transferability: images in the timed per-sample loop (default 100 CPU, all CUDA)")  # fmt: skip
+                        help="transferability: images in the timed per-sample loop "
+                             "(default 100 CPU, all CUDA)")  # fmt: skip
     parser.add_argument("--tau-model", default="small_cnn", choices=("small_cnn", "resnet18_cifar"),
                         help="transferability: model of source and reference (default small_cnn, 28x28)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -119,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         path = settings.out / f"{case}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
         results.append(record)
-        print(f"[{case}] done in {record['wall_seconds']:.1f} s: goal {'met' if record['met'] else 'NOT met'} -> {path}",
-              flush=True)  # fmt: skip
+        print(f"[{case}] done in {record['wall_seconds']:.1f} s: goal {'met' if record['met'] else 'NOT met'} "
+              f"-> {path}", flush=True)  # fmt: skip
     text = table(results)
     name = "table.md" if args.cases == list(DEFAULT_CASES) else f"table-{'-'.join(args.cases)}.md"
     (settings.out / name).write_text(text + "\n")

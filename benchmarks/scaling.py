@@ -46,7 +46,9 @@ def setup(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
     size = params["size"]
     reference = inference_graph(build("small_cnn", 4, 1, size, seed=1), "logits").to(device)
     widths = set(params["m_values"]) | {params["m_at_n"]}
-    sources = {m: inference_graph(build("small_cnn", 4, 1, size, seed=0, hidden=m), "features").to(device) for m in widths}
+    sources = {
+        m: inference_graph(build("small_cnn", 4, 1, size, seed=0, hidden=m), "features").to(device) for m in widths
+    }
     x = images(max(params["n_values"] + [params["n_at_m"]]), 1, size, seed=4).to(device)
     return {"reference": reference, "sources": sources, "x": x, "batch_size": params["batch_size"]}
 

@@ -59,6 +59,6 @@ def measure(settings: Settings) -> CaseResult:
     figures["radius_max_abs_diff"] = figure(float(np.abs(outs["ours"] - outs["art"]).max()), "1")
     ratios = {"time_ratio": time_ratio(figures, "certify_ours", "certify_art", settings),
               "time_ratio_wall": time_ratio(figures, "certify_ours", "certify_art", settings, wall=True)}  # fmt: skip
-    notes = [f"{p['n_images']} images, n0 {p['n0']}, n {p['n']}, sigma {sigma}, alpha {alpha}, batch {p['batch_size']}; "
-             "random weights"]  # fmt: skip
+    notes = [f"{p['n_images']} images, n0 {p['n0']}, n {p['n']}, sigma {sigma}, alpha {alpha}, "
+             f"batch {p['batch_size']}; random weights"]  # fmt: skip
     return CaseResult(NAME, figures, ratios, GOAL, ratios["time_ratio"] <= 0.5, params=p, notes=notes)

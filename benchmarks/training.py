@@ -20,7 +20,17 @@ import torch.nn.functional as F
 
 from advtransfer import train
 from benchmarks.common import (
-    CaseResult, Settings, build, class_images, figure, judged, seeded, time_calls, time_figures, time_interleaved, time_ratio,
+    CaseResult,
+    Settings,
+    build,
+    class_images,
+    figure,
+    judged,
+    seeded,
+    time_calls,
+    time_figures,
+    time_interleaved,
+    time_ratio,
 )  # fmt: skip
 
 NAME = "training"

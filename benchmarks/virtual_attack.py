@@ -29,7 +29,18 @@ import torch
 from advtransfer import attacks
 from advtransfer.models import inference_graph
 from benchmarks.common import (
-    CaseResult, Settings, build, figure, images, judged, peak_memory_mb, ratio, seeded, time_calls, time_figures, time_ratio,
+    CaseResult,
+    Settings,
+    build,
+    figure,
+    images,
+    judged,
+    peak_memory_mb,
+    ratio,
+    seeded,
+    time_calls,
+    time_figures,
+    time_ratio,
 )  # fmt: skip
 
 NAME = "virtual_attack"
@@ -76,7 +87,7 @@ def measure(settings: Settings) -> CaseResult:
         warm_x = ctx["x"][:1] if variant == "exact" and not settings.cuda else None
         timing, results[variant] = time_calls(
             lambda v=variant: run(ctx, v), dev, settings.reps(reps), settings.warmup,
-            warmup_fn=(lambda: run(ctx, "exact", warm_x)) if warm_x is not None else None,
+            warmup_fn=(lambda warm_x=warm_x: run(ctx, "exact", warm_x)) if warm_x is not None else None,
         )  # fmt: skip
         figures.update(time_figures(variant, timing, settings))
     for variant, mib in peak_memory_mb(NAME, ["lanczos", "exact"], p, settings).items():
@@ -116,7 +127,8 @@ def measure(settings: Settings) -> CaseResult:
             key = "speedup_batch32_extrapolated" if variant == "lanczos" else "speedup_graph_batch32_extrapolated"
             ratios[key] = exact32 / judged(figures, name, settings)["median"]
         notes.append(
-            f"speedup_batch32_extrapolated: Lanczos timed at batch 32, explicit path scaled from batch {p['batch']} x{32 / p['batch']:g}"
+            "speedup_batch32_extrapolated: Lanczos timed at batch 32, explicit path scaled from batch "
+            f"{p['batch']} x{32 / p['batch']:g}"
         )
     if not settings.cuda:
         notes.append(f"explicit path: {settings.reps(heavy)} timed call(s) after a one-image warm-up")

@@ -14,7 +14,6 @@ if sys.path[0] != _ROOT:
     sys.path.insert(0, _ROOT)
 
 import __main__  # noqa: E402
-
 from advtransfer.runtime import configure  # noqa: E402
 
 sm = __main__.snakemake

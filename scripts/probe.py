@@ -25,7 +25,9 @@ fit = dict(l2=p.probe["l2"], max_iter=p.probe["max_iter"], device=device, num_cl
 probe = fit_linear_probe(features["train"], pool_y, **fit)
 train_accuracy, train_loss = probe.evaluate(features["train"], pool_y)
 accuracy, loss = probe.evaluate(features["test"], split["test_y"])
-log.info("all-data probe: train accuracy %.4f, test accuracy %.4f, test cross-entropy %.4f", train_accuracy, accuracy, loss)
+log.info(
+    "all-data probe: train accuracy %.4f, test accuracy %.4f, test cross-entropy %.4f", train_accuracy, accuracy, loss
+)
 result = {
     "probe_accuracy": accuracy,
     "probe_cross_entropy": loss,

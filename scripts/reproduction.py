@@ -33,7 +33,8 @@ for (experiment, outcome), summary_path, design_path, check_path in zip(
     spreads.append(design.assign(experiment=experiment))
 for experiment, trees_path in zip(p.tasks, sm.input.task_trees):
     claims += rp.task_claims(experiment, pd.read_csv(trees_path), criteria)
-for claims_path in [*sm.input.robustness_claims, *sm.input.interaction_claims, *sm.input.selection_claims]:  # families that write their own
+# families that write their own claims
+for claims_path in [*sm.input.robustness_claims, *sm.input.interaction_claims, *sm.input.selection_claims]:
     claims += pd.read_csv(claims_path, keep_default_na=False, na_values=[""]).to_dict("records")
 if not p.interactions:
     claims += rp.not_run_claims("an interactions experiment (e.g. digits_interactions)", rp.INTERACTION_CLAIM_IDS)

@@ -11,7 +11,7 @@ import time
 import torch
 from torch import nn
 
-from advtransfer.io import load_json, load_tensors, save_json, save_model
+from advtransfer.io import load_json, load_tensors, save_model
 from advtransfer.models import load_classifier
 from advtransfer.probe import extract_features, fit_linear_probe
 from advtransfer.runtime import resolve_device
@@ -39,7 +39,9 @@ if p.scheme == "probe":
         model.head.bias.copy_(bias)
 else:
     settings = dict(p.settings)
-    objective = {"objective": "pgd_at", "objective_params": settings.pop("params")} if p.scheme == "adv_finetune" else {}
+    objective = (
+        {"objective": "pgd_at", "objective_params": settings.pop("params")} if p.scheme == "adv_finetune" else {}
+    )
     result = train_classifier(
         model, x["train"], split["train_y"], x["val"], split["val_y"], **settings, seed=p.seed, device=device,
         checkpoint_dir=p.checkpoint_dir, **objective,

@@ -27,13 +27,15 @@ summary = robustness.summary_frame(
 )
 summary.insert(0, "experiment", sm.wildcards.robustness)
 criteria = dict(p.criteria)
-claims = pd.DataFrame(robustness_claims(sm.wildcards.robustness, summary, p.claims, {**p.reproduction, "robustness": criteria}),
-                      columns=COLUMNS)  # fmt: skip
+claims = pd.DataFrame(
+    robustness_claims(sm.wildcards.robustness, summary, p.claims, {**p.reproduction, "robustness": criteria}),
+    columns=COLUMNS,
+)  # fmt: skip
 eps = p.claims["eps"]
 target = robustness.pgd_column("target", eps)
 correlations = pd.concat(
-    [rank_correlations(frame, list(ADVERSARIAL_METRICS), outcome=target, cluster="seed", n_boot=p.reproduction["n_boot"],
-                       seed=0).assign(outcome=f"{target} after {retrain}")
+    [rank_correlations(frame, list(ADVERSARIAL_METRICS), outcome=target, cluster="seed",
+                       n_boot=p.reproduction["n_boot"], seed=0).assign(outcome=f"{target} after {retrain}")
      for retrain, frame in summary.groupby("retrain", sort=False)],
     ignore_index=True,
 )  # fmt: skip

@@ -7,6 +7,7 @@ import pandas as pd
 from advtransfer.plots import figure3, save_figure
 
 summary = pd.read_csv(sm.input.summary)
-title = f"{sm.wildcards.scenario}: {sm.params.source_dataset} sources -> {sm.params.target_dataset} target {sm.params.target_classes}"
+title = (f"{sm.wildcards.scenario}: {sm.params.source_dataset} sources -> {sm.params.target_dataset} target "
+         f"{sm.params.target_classes}")
 fig = figure3(summary, pd.read_csv(sm.input.correlations), title, outcome=sm.params.outcome)
 save_figure(fig, sm.output.png, sm.output.pdf)

@@ -9,8 +9,8 @@ import math
 import pandas as pd
 
 from advtransfer import reproduction, selection
-from advtransfer.selection_jobs import zoo_candidate
 from advtransfer.io import json_scalars, load_json, save_csv
+from advtransfer.selection_jobs import zoo_candidate
 from advtransfer.tables import selection_tables, write_table
 
 p = sm.params

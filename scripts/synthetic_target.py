@@ -22,7 +22,9 @@ save_model(
     {
         "seed": sm.params.seed,
         "config": dict(sm.params.target),
-        "architecture": {"n_in": data.x_train.shape[1], "n_hidden": model.hidden.out_features, "n_out": model.head.out_features},
+        "architecture": {
+            "n_in": data.x_train.shape[1], "n_hidden": model.hidden.out_features, "n_out": model.head.out_features
+        },
         "train_mse": train_loss,
         "test_mse": test_loss,
         "test_relative_mse": test_loss / variance,

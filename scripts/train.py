@@ -20,7 +20,10 @@ architecture = dict(name=p.architecture, num_classes=len(p.classes), in_channels
 torch.manual_seed(p.seed)
 model = build_model(**architecture)
 device = resolve_device(p.device)
-log.info("training %s on %s %s: %d train / %d val images, device %s", p.architecture, p.dataset, p.classes, len(train_x), len(val_x), device)
+log.info(
+    "training %s on %s %s: %d train / %d val images, device %s",
+    p.architecture, p.dataset, p.classes, len(train_x), len(val_x), device,
+)  # fmt: skip
 teacher = load_classifier(sm.input.teacher) if hasattr(sm.input, "teacher") else None  # rrm's frozen teacher
 result = train_classifier(
     model, train_x, split["train_y"], val_x, split["val_y"], **p.train, seed=p.seed, device=device,

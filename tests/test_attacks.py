@@ -10,7 +10,6 @@ from torch import nn
 
 from advtransfer.attacks import output_deviation_objective, own_prediction_objective, pgd, virtual_attack
 from advtransfer.jacobian import jacobian
-
 from tests.nets import frozen
 
 F64, F32 = torch.float64, torch.float32
@@ -116,7 +115,9 @@ def test_pgd_increases_classification_objective(norm):
         torch.testing.assert_close(before, F.cross_entropy(f(x), f(x).argmax(1), reduction="none"))
         # a random point of the same ball (Linf: a random corner; L2: a random direction on the sphere)
         noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(30)).to(x.dtype)
-        noise = eps * noise.sign() if norm == "linf" else eps * noise / noise.flatten(1).norm(dim=1)[:, None, None, None]
+        noise = (
+            eps * noise.sign() if norm == "linf" else eps * noise / noise.flatten(1).norm(dim=1)[:, None, None, None]
+        )
         random_point = objective((x + noise).clamp(0, 1))
     assert (after > before).all()
     assert float((after - before).mean()) > 3 * float((random_point - before).abs().mean())

@@ -38,7 +38,8 @@ def test_auc_above_on_hand_computed_cases():
     assert A.auc_above([1, 2], [3, 4]) == 0.0
     assert A.auc_above([1], [1]) == 0.5  # a tie counts one half
     assert A.auc_above([1, 3], [2]) == 0.5
-    assert A.auc_above([2, 2, 5], [1, 2]) == pytest.approx((1 + 0.5 + 1 + 0.5 + 1 + 1) / 6)  # pairs (2,1) (2,2) twice, (5,1) (5,2)
+    # pairs (2,1) (2,2) twice, (5,1) (5,2)
+    assert A.auc_above([2, 2, 5], [1, 2]) == pytest.approx((1 + 0.5 + 1 + 0.5 + 1 + 1) / 6)
     assert math.isnan(A.auc_above([], [1.0]))
 
 
@@ -146,7 +147,8 @@ def attribute_jobs(n_sources: int, n_seeds: int) -> dict[str, int]:
 
 @pytest.mark.workflow
 @pytest.mark.parametrize(
-    ("experiment", "n_sources", "n_seeds"), [("shapes_attributes", 6, 2), ("shapes_attributes_full", 14, 3), ("celeba", 40, 1)]
+    ("experiment", "n_sources", "n_seeds"),
+    [("shapes_attributes", 6, 2), ("shapes_attributes_full", 14, 3), ("celeba", 40, 1)],
 )  # fmt: skip
 def test_dry_run_builds_the_attribute_dags(experiment, n_sources, n_seeds):
     """The quick and full shapes blocks, and the paper's CelebA block (its files need not be present to plan)."""
@@ -212,7 +214,8 @@ def _attribute_summary(effect: float) -> pd.DataFrame:
         for seed in range(3):
             tau = 0.9 - 0.1 * i + rng.normal(0, 0.01)
             rows.append(dict(source=source, seed=seed, defines_identity=source in "abc", tau1_tau2=tau,
-                             tau1_tau2_logits=tau, probe_accuracy=0.5 + effect * (5 - i) + rng.normal(0, 0.01)))  # fmt: skip
+                             tau1_tau2_logits=tau,
+                             probe_accuracy=0.5 + effect * (5 - i) + rng.normal(0, 0.01)))  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -17,8 +17,8 @@ from tests.workflow_helpers import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]  # the workflow case runs a Snakemake dry run
 
 DEFAULT_CASES = (
-    "products", "virtual_attack", "transferability", "pgd", "training", "probe", "atm", "smoothing", "robust_training", "interactions",
-    "workflow", "scaling",
+    "products", "virtual_attack", "transferability", "pgd", "training", "probe", "atm", "smoothing", "robust_training",
+    "interactions", "workflow", "scaling",
 )  # fmt: skip
 KEYS = {"case", "machine", "torch", "device", "figures", "ratios", "goal", "met"}
 

@@ -20,7 +20,6 @@ from advtransfer.attacks import own_prediction_objective, pgd, virtual_attack
 from advtransfer.models import build_model, inference_graph
 from advtransfer.probe import extract_features, fit_linear_probe
 from advtransfer.train import evaluate, train_classifier
-
 from tests.workflow_helpers import REPO
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -66,7 +65,9 @@ def test_virtual_attack_on_cuda_matches_the_cpu():
     the CPU's exact SVD."""
     net = _model()
     x = _images(8)
-    exact = {"features": virtual_attack(net.features, x, method="exact"), "logits": virtual_attack(net, x, method="exact")}
+    exact = {
+        "features": virtual_attack(net.features, x, method="exact"), "logits": virtual_attack(net, x, method="exact")
+    }
     net.to(CUDA)
     cases = (("features", net.features, "lanczos", False), ("features", net.features, "lanczos", True),
              ("logits", net, "auto", False))  # fmt: skip

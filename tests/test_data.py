@@ -491,14 +491,19 @@ def test_registry_checksums_and_archives_are_torchvision_s():
     assert fashion.classes == tuple(tvd.FashionMNIST.classes)
     for name, entry in DATASETS.items():
         assert D.image_shape(name) == (entry.channels, *entry.size)
-        assert set(entry.split_files) <= set(entry.splits) and all(f in entry.files for fs in entry.split_files.values() for f in fs)
+        assert set(entry.split_files) <= set(entry.splits) and all(
+            f in entry.files for fs in entry.split_files.values() for f in fs
+        )
 
 
 def test_registry_and_names_import_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, advtransfer.registry, advtransfer.names, advtransfer.scenarios; sys.exit('torch' in sys.modules)"
+    code = (
+        "import sys, advtransfer.registry, advtransfer.names, advtransfer.scenarios; "
+        "sys.exit('torch' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(D.__file__).parents[2]).returncode == 0
 
 

@@ -118,7 +118,9 @@ def _scenario(**changes) -> str:
     return f"experiments: [mine]\nscenarios:\n  mine:\n{lines}"
 
 
-@pytest.mark.parametrize("model", sorted(MODELS) + ["torchvision:resnet18", "{name: 'timm:resnet10t', features: layer3}"])
+@pytest.mark.parametrize(
+    "model", sorted(MODELS) + ["torchvision:resnet18", "{name: 'timm:resnet10t', features: layer3}"]
+)
 def test_schema_accepts_every_registered_model_and_the_open_forms(tmp_path, model):
     (tmp_path / "ok.yaml").write_text(_scenario(model=model))
     out = snakemake(REPO, "-n", "--quiet", "rules", "--configfile", str(tmp_path / "ok.yaml")).stdout

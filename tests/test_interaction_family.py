@@ -43,7 +43,8 @@ def test_config_problems_name_the_key():
 def profile_rows(values: dict[int, np.ndarray], m_over_n, column="clean") -> pd.DataFrame:
     """Profile rows of one model group: values[seed] is (images, orders)."""
     rows = [{"seed": s, "image": b, "order": k, "m_over_n": m_over_n[k], "clean": v[b, k], "adversarial": v[b, k],
-             "change": v[b, k]} for s, v in values.items() for b in range(v.shape[0]) for k in range(v.shape[1])]  # fmt: skip
+             "change": v[b, k]}
+            for s, v in values.items() for b in range(v.shape[0]) for k in range(v.shape[1])]  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -135,7 +136,9 @@ def test_tiny_interactions_run_produces_every_output(tiny_run):
     for name in ("interactions.csv", "profiles.csv", "claims.csv", "orders_vs_tau.csv", "table.md", "table.tex",
                  "interactions.png", "interactions.pdf"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
-    cfg = yaml.safe_load((REPO / "tests/configs/tiny_interactions.yaml").read_text())["interactions"]["tinyinteractions"]
+    cfg = yaml.safe_load(
+        (REPO / "tests/configs/tiny_interactions.yaml").read_text()
+    )["interactions"]["tinyinteractions"]
     summary = pd.read_csv(out / "interactions.csv")
     orders = it.orders(4, cfg["ratios"])
     groups = {("source", g) for g in ("ce", "pgd_at", "rrm")} | {("target", g) for g in ("ce", "pgd_at", "rrm")}

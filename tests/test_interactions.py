@@ -71,7 +71,10 @@ def nonlinear_case(dtype=torch.float64):
 
 def test_additive_set_function_has_no_interactions():
     w = torch.randn(6, generator=gen(1), dtype=torch.float64)
-    v = lambda masks: masks.double() @ w
+
+    def v(masks):
+        return masks.double() @ w
+
     assert it.interactions_exact(v, 6).abs().max() < 1e-12
     assert it.interaction_exact(v, 6, 0, 5, 2) == pytest.approx(0, abs=1e-12)
     deltas = it.interaction_deltas(v, torch.tensor([[0, 1], [2, 5]]), [0, 2, 4], 8, 6, gen())

@@ -16,7 +16,6 @@ from advtransfer import metrics
 from advtransfer.attacks import virtual_attack
 from advtransfer.jacobian import JacobianOperator, jacobian, top_singular_exact, top_singular_lanczos
 from advtransfer.models import SigmoidMLP, SmallCNN, sigmoid_mlp_smoothness
-
 from tests.nets import frozen
 
 F64, F32 = torch.float64, torch.float32

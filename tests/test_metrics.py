@@ -392,7 +392,9 @@ def test_transferability_matrix_equals_the_pairwise_measures():
     from advtransfer.metrics import transferability, transferability_matrix
 
     torch.manual_seed(0)
-    nets = [torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, m)).double() for m in (3, 4, 5)]
+    nets = [
+        torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, m)).double() for m in (3, 4, 5)
+    ]
     x = torch.randn(40, 6, dtype=torch.float64)
     matrix = transferability_matrix(nets, x, method="exact", batch_size=16)
     for i in range(3):

@@ -74,7 +74,9 @@ def test_frozen_model_is_untouched_by_features_and_probing():
 def test_few_shot_sets_are_per_class_seeded_and_differ_between_draws():
     from advtransfer.data import few_shot_sets
 
-    labels = torch.tensor([0] * 30 + [1] * 12 + [2] * 20)[torch.randperm(62, generator=torch.Generator().manual_seed(1))]
+    labels = torch.tensor([0] * 30 + [1] * 12 + [2] * 20)[
+        torch.randperm(62, generator=torch.Generator().manual_seed(1))
+    ]
     sets = few_shot_sets(labels, 5, 4, seed=3)
     assert len(sets) == 4
     for positions in sets:

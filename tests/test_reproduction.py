@@ -11,8 +11,8 @@ import pytest
 from advtransfer import reproduction as rp
 from advtransfer.stats import outcome_separation, spearman_difference
 
-CRITERIA = dict(level=0.95, n_boot=300, seed=0, min_correlation=0.0, min_separation=5.0, identity_rtol=1e-6, mantel_alpha=0.05,
-                range_tolerance=1e-9, metrics=["tau1_tau2", "cross_adv_loss"])  # fmt: skip
+CRITERIA = dict(level=0.95, n_boot=300, seed=0, min_correlation=0.0, min_separation=5.0, identity_rtol=1e-6,
+                mantel_alpha=0.05, range_tolerance=1e-9, metrics=["tau1_tau2", "cross_adv_loss"])  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,9 @@ def synthetic_sweep(trend: float, seeds=(1, 2, 3, 4, 5), break_bound: bool = Fal
         for seed in seeds:
             for t in (0.0, 0.5, 1.0, 2.0, 3.0, 4.5):
                 noise = 0.05 * rng.standard_normal()
-                tau = float(np.clip(0.5 - trend * (t - 2) / 5 + (noise if trend else 0.4 * rng.standard_normal()), 0, 1))
+                tau = float(
+                    np.clip(0.5 - trend * (t - 2) / 5 + (noise if trend else 0.4 * rng.standard_normal()), 0, 1)
+                )
                 lhs = 0.3 + 0.01 * t
                 rows.append(dict(
                     t=t, seed=seed, split=split, tau1=tau, tau2=tau, tau2_unclamped=tau, alpha=tau, tau2_reverse=tau,
@@ -89,7 +91,7 @@ def scenario_summary(noise: float) -> pd.DataFrame:
     """Five sources x three seeds; closeness drives every metric and the outcome, plus seed noise."""
     rng = np.random.default_rng(1)
     rows = []
-    for i, outside in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
+    for outside in (0.0, 0.25, 0.5, 0.75, 1.0):
         for seed in (0, 1, 2):
             close = 1 - outside
             tau1 = 0.2 + 0.1 * rng.random()  # tau1 unrelated to the outcome

@@ -85,7 +85,8 @@ def test_rrm_needs_a_teacher():
     x, y = batch()
     with pytest.raises(ValueError, match="needs a teacher"):
         train_classifier(tiny(), x, y, x, y, epochs=1, batch_size=8, lr=0.1, momentum=0.0, weight_decay=0.0,
-                         seed=0, device="cpu", progress=False, objective="rrm", objective_params={"lam": 1.0})  # fmt: skip
+                         seed=0, device="cpu", progress=False, objective="rrm",
+                         objective_params={"lam": 1.0})  # fmt: skip
 
 
 def test_loop_arguments_cannot_come_from_config():

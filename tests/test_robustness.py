@@ -34,7 +34,9 @@ def test_network_jobs_one_source_per_scheme_and_seed_with_its_objective_and_teac
     assert sources["source_pgd_at_seed1"]["objective_params"] == {"eps": 0.1, "steps": 2, "step_size": 0.05}
     assert sources["source_rrm_seed1"]["teacher"] == "source_pgd_at_seed1"
     assert "teacher" not in sources["source_ce_seed0"]
-    assert jobs["models"]["reference"]["objective"] == "ce" and jobs["models"]["reference"]["classes"] == ["6", "7", "8"]
+    assert (
+        jobs["models"]["reference"]["objective"] == "ce" and jobs["models"]["reference"]["classes"] == ["6", "7", "8"]
+    )
     # disjoint classes of one labelling are disjoint images: no pool halves the data; sources keep a test part
     assert all(s["pool"] is None for s in jobs["splits"].values())
     assert all(s["test"] for s in jobs["splits"].values())
@@ -133,7 +135,8 @@ CLAIMS = {"eps": 0.1, "robust": "pgd_at", "standard": "ce", "rrm": "rrm", "fast"
 
 def test_claims_reproduced_when_the_data_say_so():
     s = summary({"ce": 0.05, "fast_at": 0.5, "pgd_at": 0.7, "rrm": 0.6},
-                {"ce": 0.1, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5}, {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 12})
+                {"ce": 0.1, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5},
+                {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 12})
     rows = {r["claim_id"]: r for r in reproduction.robustness_claims("x", s, CLAIMS, CRITERIA)}
     assert set(rows) == {"robustness_transfers_probe", "robustness_transfers_finetune",
                          "robustness_transfers_adv_finetune", "retraining_minor", "rrm_fraction_of_time"}
@@ -146,7 +149,8 @@ def test_claims_reproduced_when_the_data_say_so():
 
 def test_claims_not_reproduced_when_the_data_say_otherwise():
     s = summary({"ce": 0.05, "fast_at": 0.5, "pgd_at": 0.7, "rrm": 0.2},
-                {"ce": 0.6, "fast_at": 0.4, "pgd_at": 0.1, "rrm": 0.5}, {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 50})
+                {"ce": 0.6, "fast_at": 0.4, "pgd_at": 0.1, "rrm": 0.5},
+                {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 50})
     rows = {r["claim_id"]: r for r in reproduction.robustness_claims("x", s, CLAIMS, CRITERIA)}
     assert rows["robustness_transfers_probe"]["verdict"] == "not reproduced"
     assert rows["rrm_fraction_of_time"]["verdict"] == "not reproduced"
@@ -154,7 +158,8 @@ def test_claims_not_reproduced_when_the_data_say_otherwise():
 
 def test_claims_inconclusive_when_the_schemes_do_not_differ_beyond_seed_noise():
     s = summary({"ce": 0.5, "fast_at": 0.5, "pgd_at": 0.5, "rrm": 0.5},
-                {"ce": 0.1, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5}, {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 12})
+                {"ce": 0.1, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5},
+                {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 12})
     rows = {r["claim_id"]: r for r in reproduction.robustness_claims("x", s, CLAIMS, CRITERIA)}
     assert rows["robustness_transfers_probe"]["verdict"] == "inconclusive"
     assert "design check" in rows["robustness_transfers_probe"]["note"]
@@ -187,7 +192,9 @@ def test_robustness_of_a_trained_model_is_consistent():
     assert again == out  # seeded
     settings["apgd"]["eps"] = [0.2]  # APGD at the listed eps only
     only = evaluation.robustness_of(model.eval(), x[1300:1500], y[1300:1500], settings, seed=0, device="cpu")
-    assert "apgd_accuracy_eps0.05" not in only and only == {k: v for k, v in out.items() if k != "apgd_accuracy_eps0.05"}
+    assert "apgd_accuracy_eps0.05" not in only and only == {
+        k: v for k, v in out.items() if k != "apgd_accuracy_eps0.05"
+    }
 
 
 def robustness_jobs(schemes: int, seeds: int, datasets: int) -> dict[str, int]:

@@ -49,7 +49,9 @@ def _gpu_by_rule(dry_run: str) -> dict[str, set[int]]:
 
 @pytest.mark.parametrize(("device", "expected"), [("cuda", 1), ("auto", 1), ("cpu", 0)])
 def test_network_rules_request_a_gpu_only_when_config_says_cuda(device, expected):
-    out = snakemake(REPO, "-n", "--forceall", "--config", "experiments=[cifar10_stl10,synthetic]", f"device={device}").stdout
+    out = snakemake(
+        REPO, "-n", "--forceall", "--config", "experiments=[cifar10_stl10,synthetic]", f"device={device}"
+    ).stdout
     gpus = _gpu_by_rule(out)
     assert set(gpus) >= NETWORK_RULES | {"dataset", "scenario_summary", "synthetic_target"}
     for rule, values in gpus.items():

@@ -132,7 +132,10 @@ def test_score_costs_by_hand():
     })  # fmt: skip
     costs = selection.score_costs(frame, {"wall_seconds": 100.0, "cpu_seconds": 90.0}).set_index("score")
     assert set(costs.index) == set(selection.SCORES)
-    assert costs.loc["logme", "wall_seconds"] == pytest.approx(3.3) and costs.loc["logme", "cpu_seconds"] == pytest.approx(2.3)
+    assert (
+        costs.loc["logme", "wall_seconds"] == pytest.approx(3.3)
+        and costs.loc["logme", "cpu_seconds"] == pytest.approx(2.3)
+    )
     assert costs.loc["tau1_tau2", "wall_seconds"] == pytest.approx(3 + 4 + 10 + 20 + 100)
     assert costs.loc["alpha_logits", "cpu_seconds"] == pytest.approx(3 + 4 + 9 + 19 + 90)
     assert costs.loc["cross_adv_loss", "wall_seconds"] == pytest.approx(3 + 4 + 100)
@@ -293,7 +296,9 @@ def test_tiny_selection_run_scores_a_zoo_and_a_scenarios_sources(tiny_run):
     assert tau["cpu_seconds"].min() > estimator["cpu_seconds"].max()  # tau needs attacks and a reference model
     claims = pd.read_csv(out / "claims.csv")
     assert claims["verdict"].isin(reproduction.VERDICTS).all() and "tau_selects" in set(claims["claim_id"])
-    assert "tau1 tau2 ranks candidate sources by their transfer" in (tiny_run / "results" / "reproduction.md").read_text()
+    assert "tau1 tau2 ranks candidate sources by their transfer" in (
+        tiny_run / "results" / "reproduction.md"
+    ).read_text()
 
 
 # ------------------------------------------------------------------------------- the zoo through the workflow

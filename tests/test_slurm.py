@@ -86,7 +86,9 @@ def _install_packages() -> None:
         ):
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
             if proc.returncode != 0:
-                pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+                pytest.fail(
+                    f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                )
     finally:
         if made_policy:
             policy.unlink()
@@ -265,7 +267,8 @@ def runs(cluster, tmp_path_factory) -> dict[str, Run]:
     (data / "data.safetensors").write_text("this is not a safetensors file\n")
     (data / "data.json").write_text("{}\n")
     started_failing = start_on_slurm(
-        cluster, failing, "--configfile", "tests/configs/tiny.yaml", "--retries", "0", "--", "results/synthetic/target.json"
+        cluster, failing, "--configfile", "tests/configs/tiny.yaml", "--retries", "0", "--",
+        "results/synthetic/target.json",
     )
     result = {}
     try:

@@ -86,7 +86,9 @@ def test_theorem2_and_theorem3_bounds_hold_on_every_point_of_a_small_sweep(small
 def test_at_t0_everything_transfers_perfectly(small, split):
     data, target, _ = small
     row = synthetic.sweep_point(
-        target, synthetic.perturbed_source(target, synthetic.draw_perturbation(target, half_range=0.5, generator=generator(1)), 0.0), data,
+        target, synthetic.perturbed_source(
+            target, synthetic.draw_perturbation(target, half_range=0.5, generator=generator(1)), 0.0
+        ), data,
         attack_norm="l2", attack_eps=0.1, attack_steps=3, attack_step_size=0.05, generator=generator(1), split=split,
     )  # fmt: skip
     assert row["tau1"] == pytest.approx(1, abs=1e-12) and row["tau2"] == pytest.approx(1, abs=1e-12)

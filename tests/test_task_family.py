@@ -26,7 +26,9 @@ def test_compare_trees_finds_the_kinds_and_the_agreement():
     trees = compare_trees({"view": view}, reference, kinds, [2, 3], n_perm=50).set_index("k")
     assert trees.loc[3, "ari"] == 1.0 and trees.loc[3, "entropy"] == 0.0 and trees.loc[3, "reference_entropy"] == 0.0
     assert trees.loc[2, "entropy"] > 0  # two clusters cannot hold three kinds purely
-    shuffled = compare_trees({"view": view}, reference, list(np.random.default_rng(3).permutation(kinds)), [3], n_perm=50)
+    shuffled = compare_trees(
+        {"view": view}, reference, list(np.random.default_rng(3).permutation(kinds)), [3], n_perm=50
+    )
     assert shuffled["entropy"].iloc[0] > 0  # the same trees against scrambled kinds are not pure
     flat = view.copy()
     flat[:, 0] = 0.5  # a constant column: its correlation distance is undefined, so the euclidean metric is used
@@ -35,7 +37,9 @@ def test_compare_trees_finds_the_kinds_and_the_agreement():
 
 
 def test_square_orders_rows_and_columns_by_the_task_list():
-    frame = pd.DataFrame([dict(source=s, target=t, value=10 * i + j) for i, s in enumerate("ab") for j, t in enumerate("ab")])
+    frame = pd.DataFrame(
+        [dict(source=s, target=t, value=10 * i + j) for i, s in enumerate("ab") for j, t in enumerate("ab")]
+    )
     assert square(frame, "value", ["b", "a"]).tolist() == [[11, 10], [1, 0]]
 
 
@@ -110,7 +114,9 @@ def test_a_user_zoo_runs_through_the_same_rules(tmp_path):
     for cls in ("a", "b"):
         (tmp_path / "images" / cls).mkdir(parents=True)
         for i in range(10):
-            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "images" / cls / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(
+                tmp_path / "images" / cls / f"{i}.png"
+            )
     weights = tmp_path / "regressor.safetensors"
     save_file({k: v.contiguous() for k, v in example_regressor(seed=7).state_dict().items()}, str(weights))
     zoo = [dict(e) for e in EXAMPLE_ZOO]

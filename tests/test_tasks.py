@@ -3,6 +3,7 @@ the own-prediction attack and readouts on frozen encoder maps. Small renders, 1-
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -35,7 +36,8 @@ def networks() -> dict[str, tasks.TaskNetwork]:
 
 def subset(b: shapes.ShapesBatch, rows) -> shapes.ShapesBatch:
     return shapes.ShapesBatch(
-        b.images[rows], {k: v[rows] for k, v in b.factors.items()}, b.mask[rows], b.main[rows], b.edges[rows], b.depth[rows]
+        b.images[rows], {k: v[rows] for k, v in b.factors.items()}, b.mask[rows], b.main[rows], b.edges[rows],
+        b.depth[rows],
     )
 
 
@@ -51,7 +53,7 @@ def test_registry_has_the_eleven_tasks_of_each_kind():
         assert spec.name == name and spec.output in tasks.OUTPUT_KINDS and spec.description
     with pytest.raises(ValueError, match="unknown task"):
         tasks.task_targets(shapes.render(2, 0), "nope")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         tasks.TASKS["shape"].outputs = 3  # frozen
     assert "circle" in tasks.TASKS["rotation"].description
 
@@ -204,7 +206,9 @@ def test_training_is_deterministic():
 def test_attack_stays_in_the_ball_and_raises_the_own_prediction_loss(batch, networks, name):
     net, eps = networks[name], 0.06
     x = tasks.task_inputs(batch, name, seed=0)[:16]
-    x_adv = tasks.task_adversarial(net, name, x, eps, steps=5, step_size=0.02, generator=torch.Generator().manual_seed(0))
+    x_adv = tasks.task_adversarial(
+        net, name, x, eps, steps=5, step_size=0.02, generator=torch.Generator().manual_seed(0)
+    )
     assert x_adv.shape == x.shape and not x_adv.requires_grad
     assert (x_adv - x).abs().max() <= eps + 1e-6 and 0 <= x_adv.min() and x_adv.max() <= 1
     assert not net.training
@@ -215,7 +219,9 @@ def test_attack_stays_in_the_ball_and_raises_the_own_prediction_loss(batch, netw
         noise = (x + eps * (2 * torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) - 1)).clamp(0, 1)
         random = tasks.task_loss(name, net(noise), target, reduction="none")
     assert adv.mean() > clean.mean() and adv.mean() > random.mean()
-    again = tasks.task_adversarial(net, name, x, eps, steps=5, step_size=0.02, generator=torch.Generator().manual_seed(0))
+    again = tasks.task_adversarial(
+        net, name, x, eps, steps=5, step_size=0.02, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(again, x_adv)  # seeded random start: reproducible
 
 
@@ -237,7 +243,9 @@ def test_readout_on_frozen_maps(batch, networks, target):
     t = tasks.task_targets(batch, target)
     readout = tasks.fit_readout(maps[:30], t[:30], target, epochs=2, lr=0.01, seed=0, batch_size=10)
     losses = tasks.readout_losses(readout, maps[30:], t[30:], target)
-    assert losses.shape == (10,) and losses.dtype == torch.float32 and (losses >= 0).all() and torch.isfinite(losses).all()
+    assert (
+        losses.shape == (10,) and losses.dtype == torch.float32 and (losses >= 0).all() and torch.isfinite(losses).all()
+    )
     assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # the encoder stays frozen
     again = tasks.fit_readout(maps[:30], t[:30], target, epochs=2, lr=0.01, seed=0, batch_size=10)
     assert torch.equal(tasks.readout_losses(again, maps[30:], t[30:], target), losses)

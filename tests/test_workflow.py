@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.workflow_helpers import REPO, snakemake
+from tests.workflow_helpers import REPO, copy_workflow, snakemake
+
+# the first words of the interactions family's captions (no wildcard in them)
+INTERACTION_CAPTIONS = ("Multi-order interactions (Ren et al., NeurIPS 2021) of the robustness family's models",
+                        "(a, b) Normalised interaction strength vs order m/n per training scheme",
+                        "The two claims of Ren et al. with verdicts from declared criteria")  # fmt: skip
 
 pytestmark = pytest.mark.workflow
 
@@ -195,15 +200,17 @@ def test_sweep_numbers_pass_independent_recomputation(tiny_run):
     alpha in numpy, on the sample D of each row."""
     from safetensors.numpy import load_file
 
+    from advtransfer.models import SigmoidMLP
     from advtransfer.runtime import generator
     from advtransfer.synthetic import draw_perturbation
-    from advtransfer.models import SigmoidMLP
 
     out = tiny_run / "results" / "synthetic"
     data = load_file(out / "data.safetensors")
     target = load_file(out / "target.safetensors")
     sweep = pd.read_csv(out / "sweep.csv")
-    shapes = SigmoidMLP(target["hidden.weight"].shape[1], target["hidden.weight"].shape[0], target["head.weight"].shape[0])
+    shapes = SigmoidMLP(
+        target["hidden.weight"].shape[1], target["hidden.weight"].shape[0], target["head.weight"].shape[0]
+    )
     for seed, rows in sweep.groupby("seed"):
         v = draw_perturbation(shapes.double(), half_range=0.5, generator=generator(int(seed)))
         for row in rows.itertuples():
@@ -238,12 +245,50 @@ def test_report_holds_every_figure_and_table_with_captions(tiny_run):
                     "Scenario tinydigits: Spearman", "Scenario tinydigits: one row per source",
                     "Scenario tinydigits, design check", "Claims vs findings",
                     "Attributes experiment tinyattributes (Section 4.3, Table 1)",
-                    "Attributes experiment tinyattributes: Spearman", "Figure 4 (Section 4.4) for tasks experiment tinytasks",
+                    "Attributes experiment tinyattributes: Spearman",
+                    "Figure 4 (Section 4.4) for tasks experiment tinytasks",
                     "Tasks experiment tinytasks (Section 4.4): the adversarial transferability matrix",
                     "Robustness transfer (experiment tinyrobustness)", "Claims of Kopetzki et al.",
-                    "(a) Source vs target robust accuracy"):  # fmt: skip
+                    "(a) Source vs target robust accuracy",
+                    "Model selection (tinyselection): one row per candidate source",
+                    "Model selection (tinyselection): for each knowledge outcome",
+                    "Model selection (tinyselection): each score (x) against",
+                    "Model selection (tinyselection): (a) each score's weighted Kendall"):  # fmt: skip
         assert caption in html, caption
+    for caption in INTERACTION_CAPTIONS:
+        assert caption.replace("{{ snakemake.wildcards.interactions }}", "tinyinteractions") in html, caption
     for name in ("figure2.png", "sweep.csv", "figure3.png", "summary.csv", "correlations.csv", "design.csv",
                  "reproduction.csv", "attributes.png", "attributes.csv", "identity_check.csv", "figure4.png",
-                 "atm.csv", "trees.csv", "robustness.png", "robustness.csv", "claims.csv"):  # fmt: skip
+                 "atm.csv", "trees.csv", "robustness.png", "robustness.csv", "claims.csv", "interactions.png",
+                 "interactions.csv", "selection_scores.png", "selection_agreement.png", "scores.csv",
+                 "agreement.csv"):  # fmt: skip
         assert name in html, name
+
+
+def test_a_finished_run_ends_with_the_summary(tiny_run):
+    out = (tiny_run / "snakemake.out").read_text()
+    summary = out[out.index("advtransfer: the run finished."):]
+    for name in ("synthetic", "tinydigits", "tinyattributes", "tinytasks", "tinyrobustness", "tinyinteractions",
+                 "tinyselection"):  # fmt: skip
+        assert f"  {name} " in summary, name
+    assert "figure3.png" in summary and "selection_agreement.png" in summary and "agreement.csv" in summary
+    assert "Claims vs findings: results/reproduction.md (" in summary and "make report" in summary
+
+
+@pytest.mark.workflow
+def test_a_failure_inside_a_script_names_its_log(tmp_path):
+    """A job whose script raises: Snakemake prints the job's log path, and the log holds the traceback."""
+    work = copy_workflow(tmp_path / "work")
+    (work / "bad.yaml").write_text(
+        "experiments: [badsel]\n"
+        "model_selection: {badsel: {scenario: digits, scenario_sources: false, zoo: [{name: bad, model: "
+        "'advtransfer.models:no_such_factory', num_classes: 3}]}}\n"
+    )
+    proc = snakemake(work, "--cores", "1", "results/badsel/zoo/bad.safetensors", "--configfile", "bad.yaml",
+                     check=False)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "results/badsel/logs/zoo_bad.log" in out
+    assert "The failed job's log file" in out  # the workflow's own pointer (onerror)
+    log = (work / "results/badsel/logs/zoo_bad.log").read_text()
+    assert "no_such_factory" in log and "Traceback" in log
+    assert not (work / "results/badsel/zoo/bad.safetensors").exists()

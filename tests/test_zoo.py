@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from advtransfer.affinity import transfer_matrix
@@ -60,7 +60,7 @@ def test_entries_validate():
     assert [e.name for e in entries] == ["classifier", "regressor", "segmenter", "c2"]
     assert entries[0] == ZooEntry("classifier", "advtransfer.zoo:example_classifier", None, "semantic", "classes")
     assert entries[3].weights == "w.safetensors"
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):  # frozen
         entries[0].name = "x"
 
 

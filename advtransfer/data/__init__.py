@@ -10,7 +10,13 @@ Classes are matched by NAME (``class_indices``), never by index: STL-10 and CIFA
 differently (CIFAR-10 'automobile' is 1, STL-10 'car' is 2), and the alias table maps 'car' <-> 'automobile'.
 """
 
-from advtransfer.data.acquisition import DEBIAN_FASHION_MNIST, DataIntegrityError, dataset_entry, dataset_files, ensure_dataset
+from advtransfer.data.acquisition import (
+    DEBIAN_FASHION_MNIST,
+    DataIntegrityError,
+    dataset_entry,
+    dataset_files,
+    ensure_dataset,
+)
 from advtransfer.data.domains import DOMAINS, apply_domain, prepare_images, resize, to_channels, to_float
 from advtransfer.data.reading import IMAGE_SHAPES, SPLITS, image_shape, load_images, load_split
 from advtransfer.data.splits import (

@@ -17,11 +17,17 @@ import logging
 import os
 import shutil
 import tarfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from advtransfer.io import atomic_path
-from advtransfer.names import canonical_dataset, imagefolder_classes, imagefolder_root, imagefolder_splits, is_imagefolder
+from advtransfer.names import (
+    canonical_dataset,
+    imagefolder_classes,
+    imagefolder_root,
+    imagefolder_splits,
+    is_imagefolder,
+)
 from advtransfer.registry import DATASETS, DatasetEntry
 
 log = logging.getLogger(__name__)
@@ -219,7 +225,7 @@ def _install_one(spec, mirror: Path, folder: Path, fname: str, verify: bool, pro
         try:
             write = _gunzip_to if cand.suffix == ".gz" else shutil.copyfile
             md5 = spec.files[fname] if verify else None
-            _write_verified(dest, lambda tmp, cand=cand: write(cand, tmp), md5, f"{cand} (as {fname})")
+            _write_verified(dest, lambda tmp, cand=cand, write=write: write(cand, tmp), md5, f"{cand} (as {fname})")
         except DataIntegrityError as exc:
             problems[fname].append(str(exc))
             continue
@@ -250,7 +256,9 @@ def _install_from_archive(spec, archive: Path, folder: Path, todo, verify, probl
                 src = tar.extractfile(member)
                 md5 = spec.files[fname] if verify else None
                 try:
-                    _write_verified(folder / fname, lambda tmp: _copy_stream(src, tmp), md5, f"{archive}:{member.name}")
+                    _write_verified(
+                        folder / fname, lambda tmp, src=src: _copy_stream(src, tmp), md5, f"{archive}:{member.name}"
+                    )
                 except DataIntegrityError as exc:
                     problems[fname].append(str(exc))
                     continue

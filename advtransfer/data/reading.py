@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+
 from advtransfer.data.acquisition import DataIntegrityError, _check_md5, _how_to_fix, dataset_entry
 from advtransfer.data.domains import prepare_images
 from advtransfer.data.splits import split_indices
@@ -81,7 +83,9 @@ def load_split(
                 raise DataIntegrityError(f"{err}; delete it and run ensure_dataset again (or check the mirror)")
     reader = load_object(spec.reader)
     try:
-        images, labels = reader(data_root, split, verify=verify, seed=seed, test_fraction=test_fraction, **spec.reader_args)
+        images, labels = reader(
+            data_root, split, verify=verify, seed=seed, test_fraction=test_fraction, **spec.reader_args
+        )
     except DataIntegrityError:
         raise
     except Exception as exc:  # noqa: BLE001 (torchvision's errors do not name the file)
@@ -92,10 +96,13 @@ def load_split(
     k = len(spec.classes)
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
         raise DataIntegrityError(
-            f"{folder}/{{{', '.join(files)}}}: labels outside 0..{k - 1} (found {int(labels.min())}..{int(labels.max())})"
+            f"{folder}/{{{', '.join(files)}}}: labels outside 0..{k - 1} "
+            f"(found {int(labels.min())}..{int(labels.max())})"
         )
     if images.shape[1:] != IMAGE_SHAPES[spec.name]:
-        raise DataIntegrityError(f"{folder}: images of shape {tuple(images.shape[1:])}, expected {IMAGE_SHAPES[spec.name]}")
+        raise DataIntegrityError(
+            f"{folder}: images of shape {tuple(images.shape[1:])}, expected {IMAGE_SHAPES[spec.name]}"
+        )
     return images, labels, spec.classes
 
 
@@ -106,7 +113,8 @@ def _check_names(names_file: Path, names: Sequence[str], dataset: str) -> None:
 
 
 # ------------------------------------------------------------------------------- readers (registry)
-# reader(data_root, split, *, verify, seed, test_fraction, **entry.reader_args) -> (uint8 images (N, C, H, W), int64 labels)
+# reader(data_root, split, *, verify, seed, test_fraction, **entry.reader_args)
+#     -> (uint8 images (N, C, H, W), int64 labels)
 
 
 def read_cifar10(data_root: Path, split: str, *, verify: bool, seed: int, test_fraction: float):

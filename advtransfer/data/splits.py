@@ -6,10 +6,11 @@ indices on every machine.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+
 
 def select_classes(labels: torch.Tensor, class_idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of the samples whose label is in ``class_idx`` and their labels remapped to 0..k-1 in the
