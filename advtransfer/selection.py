@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from advtransfer.stats import _kendall_rows, _percentile_interval, _resampled
+from advtransfer.stats import _kendall_rows, _percentile_interval, cluster_draws, resampled_rows
 
 ESTIMATORS = ("leep", "nce", "h_score", "shrinkage_h_score", "logme", "nleep", "transrate", "gbc", "sfda")
 """The transferability estimators, in the order the tables list them."""
@@ -139,7 +139,7 @@ AGREEMENT_COLUMNS = [
 
 
 def _bootstrap(x: np.ndarray, y: np.ndarray, idx) -> dict[str, np.ndarray]:
-    """:func:`agreement_values` on every bootstrap draw's rows ``idx`` (advtransfer.stats._resampled): Kendall,
+    """:func:`agreement_values` on every bootstrap draw's rows ``idx`` (advtransfer.stats.resampled_rows): Kendall,
     Pearson, the top-1 hit and the regret of all draws at once when the clusters are balanced, the weighted
     Kendall one draw at a time (scipy.stats.weightedtau)."""
     if not isinstance(idx, np.ndarray):  # unbalanced clusters: one draw at a time
@@ -183,8 +183,7 @@ def agreement(
     if missing:
         raise KeyError(f"agreement: columns {missing} not in the frame (has {list(frame.columns)})")
     labels = frame[cluster].astype(str).to_numpy()
-    clusters = np.sort(pd.unique(labels))
-    draws = np.random.default_rng(seed).integers(0, len(clusters), size=(n_boot, len(clusters)))
+    clusters, draws = cluster_draws(labels, n_boot, seed)
     y_all = frame[outcome].to_numpy(dtype=float)
     rows = []
     for score in scores:
@@ -192,13 +191,12 @@ def agreement(
         used = np.isfinite(x_all) & np.isfinite(y_all)
         x, y, lab = x_all[used], y_all[used], labels[used]
         row = dict(score=score, family=score_family(score), outcome=outcome, n=int(used.sum()))
-        members = [np.flatnonzero(lab == c) for c in clusters]
-        row["n_clusters"] = sum(len(m) > 0 for m in members)
+        row["n_clusters"] = len(pd.unique(lab))
         if row["n"] == 0:
             rows.append(row)
             continue
         row.update(agreement_values(x, y))
-        boot = _bootstrap(x, y, _resampled(members, draws)) if row["n_clusters"] > 1 else {}
+        boot = _bootstrap(x, y, resampled_rows(lab, clusters, draws)) if row["n_clusters"] > 1 else {}
         for s in AGREEMENT_STATISTICS:
             row[f"{s}_lo"], row[f"{s}_hi"] = _percentile_interval(boot.get(s, []), level)
         row["top1_rate"] = float(np.mean(boot["top1"])) if len(boot.get("top1", [])) else math.nan
@@ -248,15 +246,13 @@ def weighted_kendall_difference(
     used = frame[[a, b, outcome]].apply(np.isfinite).all(axis=1).to_numpy()
     x, z, y = (frame.loc[used, c].to_numpy(dtype=float) for c in (a, b, outcome))
     labels = frame.loc[used, cluster].astype(str).to_numpy()
-    clusters = np.sort(pd.unique(labels))
+    clusters, draws = cluster_draws(labels, n_boot, seed)
 
     def difference(i) -> float:
         return agreement_values(x[i], y[i])["weighted_kendall"] - agreement_values(z[i], y[i])["weighted_kendall"]
 
     value = difference(np.arange(len(y))) if len(y) else math.nan
-    if len(clusters) < 2:
+    if draws is None:
         return value, math.nan, math.nan
-    draws = np.random.default_rng(seed).integers(0, len(clusters), size=(n_boot, len(clusters)))
-    members = [np.flatnonzero(labels == c) for c in clusters]
-    boot = [difference(i) for i in _resampled(members, draws)]
+    boot = [difference(i) for i in resampled_rows(labels, clusters, draws)]
     return (value, *_percentile_interval(boot, level))

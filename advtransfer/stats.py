@@ -81,6 +81,22 @@ def _resampled(members: list[np.ndarray], draws: np.ndarray) -> list[np.ndarray]
     return [np.concatenate([members[c] for c in draw]) for draw in draws]
 
 
+def cluster_draws(labels, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A cluster bootstrap's draws: the sorted distinct values of ``labels`` (so the draws do not depend on the
+    row order) and ``n_boot`` draws of as many of them with replacement, as indices into them (numpy Generator
+    from ``seed``); None instead of the draws when there are fewer than two clusters."""
+    clusters = np.sort(pd.unique(np.asarray(labels)))
+    if len(clusters) < 2:
+        return clusters, None
+    return clusters, np.random.default_rng(seed).integers(0, len(clusters), size=(n_boot, len(clusters)))
+
+
+def resampled_rows(labels, clusters: np.ndarray, draws: np.ndarray) -> list[np.ndarray] | np.ndarray:
+    """Row indices (into ``labels``) of every draw of :func:`cluster_draws`: all rows of each drawn cluster."""
+    labels = np.asarray(labels)
+    return _resampled([np.flatnonzero(labels == c) for c in clusters], draws)
+
+
 def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """:func:`_spearman` of every row pair of (B, n) arrays at once (NaN for a constant row)."""
     rx, ry = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
@@ -168,9 +184,7 @@ def rank_correlations(
         raise KeyError(f"rank_correlations: columns {missing} not in the frame (has {list(frame.columns)})")
 
     labels = frame[cluster].to_numpy() if cluster else np.arange(len(frame))
-    clusters = np.sort(pd.unique(labels))  # sorted, so the draws do not depend on the row order
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(clusters), size=(n_boot, len(clusters))) if len(clusters) > 1 else None
+    clusters, draws = cluster_draws(labels, n_boot, seed)
     y_all = frame[outcome].to_numpy(dtype=float)
 
     rows = []
@@ -178,12 +192,11 @@ def rank_correlations(
         x_all = frame[metric].to_numpy(dtype=float)
         used = np.isfinite(x_all) & np.isfinite(y_all)
         x, y, lab = x_all[used], y_all[used], labels[used]
-        members = [np.flatnonzero(lab == c) for c in clusters]
         rho, tau = _point_correlations(x, y)
-        n_clusters = sum(len(m) > 0 for m in members)
+        n_clusters = len(pd.unique(lab))
         intervals = (np.nan, np.nan, np.nan, np.nan)
         if n_clusters > 1 and draws is not None:
-            boot_rho, boot_tau = _boot_correlations(x, y, _resampled(members, draws), kendall)
+            boot_rho, boot_tau = _boot_correlations(x, y, resampled_rows(lab, clusters, draws), kendall)
             intervals = (*_percentile_interval(boot_rho, level), *_percentile_interval(boot_tau, level))
         rows.append(
             dict(
@@ -261,12 +274,10 @@ def spearman_difference(
     x, b, y = (sub[c].to_numpy(dtype=float) for c in (metric, baseline, outcome))
     point = _spearman(x, y) - _spearman(b, y)
     labels = sub[cluster].to_numpy() if cluster else np.arange(len(sub))
-    clusters = np.sort(pd.unique(labels))
-    if len(clusters) < 2:
+    clusters, draws = cluster_draws(labels, n_boot, seed)
+    if draws is None:
         return float(point), np.nan, np.nan
-    members = [np.flatnonzero(labels == c) for c in clusters]
-    draws = np.random.default_rng(seed).integers(0, len(clusters), size=(n_boot, len(clusters)))
-    idx = _resampled(members, draws)
+    idx = resampled_rows(labels, clusters, draws)
     diffs = _boot_correlations(x, y, idx, kendall=False)[0] - _boot_correlations(b, y, idx, kendall=False)[0]
     lo, hi = _percentile_interval(diffs, level)
     return float(point), lo, hi

@@ -236,6 +236,15 @@ def test_snakefmt_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_ruff_is_clean():
+    """ruff (lint + import order, configured in pyproject.toml) over the repository: `make test` runs it too."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_report_holds_every_figure_and_table_with_captions(tiny_run):
     from tests.workflow_helpers import TINY
 
