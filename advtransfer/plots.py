@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from advtransfer.io import atomic_path
 from advtransfer.scenarios import few_shot_k
-from advtransfer.stats import source_order
+from advtransfer.stats import format_interval, source_order
 
 _COLOURS = {
     "tau1": "tab:blue",
@@ -536,7 +536,8 @@ def selection_scores_figure(candidates: pd.DataFrame, agreement: pd.DataFrame, *
         if len(zoo):
             ax.scatter(zoo[score], zoo[outcome], s=24, marker="s", color="k", label="zoo")
         r = view.loc[score]
-        ax.set_title(f"{score}\nwKendall {_interval_text(r)}", fontsize=8, color=_FAMILY_COLOURS[r["family"]])
+        agreement_text = format_interval(r["weighted_kendall"], r["weighted_kendall_lo"], r["weighted_kendall_hi"])
+        ax.set_title(f"{score}\nwKendall {agreement_text}", fontsize=8, color=_FAMILY_COLOURS[r["family"]])
         ax.tick_params(labelsize=7)
         ax.xaxis.set_major_locator(MaxNLocator(4))
     for ax in list(axes.flat)[len(scores):]:
@@ -544,13 +545,6 @@ def selection_scores_figure(candidates: pd.DataFrame, agreement: pd.DataFrame, *
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(8, len(labels)), fontsize=8)
     return fig
-
-
-def _interval_text(r: pd.Series) -> str:
-    value, lo, hi = r["weighted_kendall"], r["weighted_kendall_lo"], r["weighted_kendall_hi"]
-    if not math.isfinite(value):
-        return "n/a"
-    return f"{value:+.2f}" if not (math.isfinite(lo) and math.isfinite(hi)) else f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
 def selection_agreement_figure(agreement: pd.DataFrame, *, outcome: str, title: str) -> Figure:

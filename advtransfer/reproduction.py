@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from advtransfer.stats import format_interval as _fmt
 from advtransfer.stats import outcome_separation, rank_correlations, spearman_difference
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
@@ -59,14 +60,6 @@ def _spearman(frame: pd.DataFrame, metric: str, outcome: str, c: dict[str, Any])
     r = rank_correlations(frame, [metric], outcome=outcome, cluster="seed", n_boot=c["n_boot"], level=c["level"],
                           seed=c["seed"], kendall=False).iloc[0]  # fmt: skip
     return float(r.spearman), float(r.spearman_lo), float(r.spearman_hi)
-
-
-def _fmt(value: float, lo: float, hi: float) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{value:+.2f}"
-    return f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
 # ------------------------------------------------------------------------------- Section 4.1, Figure 2

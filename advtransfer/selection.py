@@ -26,7 +26,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from advtransfer.stats import _kendall_rows, _percentile_interval, cluster_draws, resampled_rows
+from advtransfer.stats import (
+    _is_constant,
+    _kendall_rows,
+    _percentile_interval,
+    cluster_draws,
+    finite_rows,
+    resampled_rows,
+)
 
 ESTIMATORS = ("leep", "nce", "h_score", "shrinkage_h_score", "logme", "nleep", "transrate", "gbc", "sfda")
 """The transferability estimators, in the order the tables list them."""
@@ -110,17 +117,13 @@ def regret(score, outcome) -> float:
     return float(outcome.max() - outcome[score == score.max()].mean())
 
 
-def _constant(x: np.ndarray) -> bool:
-    return x.size < 2 or bool(np.all(x == x[0]))
-
-
 def agreement_values(score, outcome) -> dict[str, float]:
     """Agreement of a score's ranking with the outcome's: weighted Kendall (scipy.stats.weightedtau with its
     default hyperbolic weigher, which weighs agreement among the top candidates most: the field's standard),
     Kendall tau-b, Pearson, the top-1 hit and the regret. Correlations are NaN when either input is constant."""
     score, outcome = np.asarray(score, dtype=float), np.asarray(outcome, dtype=float)
     out = dict(top1=top1_hit(score, outcome), regret=regret(score, outcome))
-    if _constant(score) or _constant(outcome):
+    if _is_constant(score) or _is_constant(outcome):
         return dict(weighted_kendall=math.nan, kendall=math.nan, pearson=math.nan, **out)
     return dict(
         weighted_kendall=float(sstats.weightedtau(score, outcome).statistic),
@@ -187,10 +190,8 @@ def agreement(
     y_all = frame[outcome].to_numpy(dtype=float)
     rows = []
     for score in scores:
-        x_all = frame[score].to_numpy(dtype=float)
-        used = np.isfinite(x_all) & np.isfinite(y_all)
-        x, y, lab = x_all[used], y_all[used], labels[used]
-        row = dict(score=score, family=score_family(score), outcome=outcome, n=int(used.sum()))
+        x, y, lab, n = finite_rows(frame, score, y_all, labels)
+        row = dict(score=score, family=score_family(score), outcome=outcome, n=n)
         row["n_clusters"] = len(pd.unique(lab))
         if row["n"] == 0:
             rows.append(row)

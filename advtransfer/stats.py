@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -34,6 +36,23 @@ def source_order(frame: pd.DataFrame) -> list[str]:
     """Source names ordered by ``outside_fraction`` (share of source classes outside the target task), then name."""
     first = frame.groupby("source", sort=False)["outside_fraction"].first().reset_index()
     return first.sort_values(["outside_fraction", "source"], kind="stable")["source"].tolist()
+
+
+def format_interval(value: float, lo: float, hi: float) -> str:
+    """``+0.12 [+0.01, +0.23]``; the value alone without an interval, ``n/a`` without a value."""
+    if not math.isfinite(value):
+        return "n/a"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{value:+.2f}"
+    return f"{value:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def finite_rows(frame: pd.DataFrame, column: str, y: np.ndarray, labels: np.ndarray):
+    """``column`` of ``frame`` as floats, the outcome ``y`` and the cluster ``labels``, on the rows where both
+    the column and the outcome are finite: (x, y, labels, number of those rows)."""
+    x = frame[column].to_numpy(dtype=float)
+    used = np.isfinite(x) & np.isfinite(y)
+    return x[used], y[used], labels[used], int(used.sum())
 
 
 def _is_constant(x: np.ndarray) -> bool:
@@ -189,9 +208,7 @@ def rank_correlations(
 
     rows = []
     for metric in metrics:
-        x_all = frame[metric].to_numpy(dtype=float)
-        used = np.isfinite(x_all) & np.isfinite(y_all)
-        x, y, lab = x_all[used], y_all[used], labels[used]
+        x, y, lab, n = finite_rows(frame, metric, y_all, labels)
         rho, tau = _point_correlations(x, y)
         n_clusters = len(pd.unique(lab))
         intervals = (np.nan, np.nan, np.nan, np.nan)
@@ -200,7 +217,7 @@ def rank_correlations(
             intervals = (*_percentile_interval(boot_rho, level), *_percentile_interval(boot_tau, level))
         rows.append(
             dict(
-                metric=metric, outcome=outcome, n=int(used.sum()),
+                metric=metric, outcome=outcome, n=n,
                 spearman=rho, spearman_lo=intervals[0], spearman_hi=intervals[1],
                 kendall=tau, kendall_lo=intervals[2], kendall_hi=intervals[3],
                 n_clusters=int(n_clusters),
