@@ -45,13 +45,18 @@ def config_problems(block: Mapping[str, Any], scenarios: Mapping[str, Any]) -> l
     return problems
 
 
+def target_evaluation(scenario_jobs: Mapping[str, Any]) -> dict[str, Any]:
+    """Any evaluation of a scenario's network jobs: they share the target task, its split and the reference."""
+    return next(iter(scenario_jobs["evaluations"].values()))
+
+
 def zoo_evaluations(block: Mapping[str, Any], experiment: str, scenario_jobs: Mapping[str, Any]) -> dict[str, Any]:
     """The network jobs (rules/common.smk, NETWORKS) of a block's zoo: one evaluation per zoo model against the
     scenario's reference on the scenario's target split, with the scenario's attack, metrics and probe settings
     (fine-tuning when ``zoo_finetune``). Their models and split live in other folders, so each names its files
     in full (``files``); no split or model is built here."""
     scenario = block["scenario"]
-    template = next(iter(scenario_jobs["evaluations"].values()))
+    template = target_evaluation(scenario_jobs)
     evaluations = {}
     for entry in block["zoo"]:
         name = zoo_candidate(entry["name"])

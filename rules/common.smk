@@ -571,8 +571,7 @@ SELECTION = config.get("model_selection") or {}
 
 
 def _selection_template(block):
-    """Any of the block's scenario's evaluations: they share the target, its split and the reference."""
-    return next(iter(NETWORKS[block["scenario"]]["evaluations"].values()))
+    return selection_jobs.target_evaluation(NETWORKS[block["scenario"]])
 
 
 def selection_candidates(wildcards):
@@ -583,19 +582,20 @@ def selection_candidates(wildcards):
 
 
 def selection_inputs(wildcards):
-    """A scores job's model and sidecar (a scenario's source, or a zoo model), the target split, the marker."""
+    """A scores job's model and sidecar (a scenario's source, or a zoo model: the files its evaluation names),
+    the target split and its data set's marker: the inputs of the candidate's probe."""
     block = SELECTION[wildcards.selection]
     s, c = block["scenario"], wildcards.candidate
-    evaluations, template = NETWORKS[s]["evaluations"], _selection_template(block)
-    if block["scenario_sources"] and c in evaluations:
-        stem = f"results/{s}/models/{evaluations[c]['source']}"
-    else:
-        stem = f"results/{wildcards.selection}/zoo/{c.removeprefix('zoo_')}"
+    own = block["scenario_sources"] and c in NETWORKS[s]["evaluations"]
+    evaluation = SimpleNamespace(
+        experiment=s if own else wildcards.selection, evaluation=c
+    )
+    inputs = evaluation_inputs("source")(evaluation)
     return {
-        "model": f"{stem}.safetensors",
-        "info": f"{stem}.json",
-        "split": f"results/{s}/splits/{template['split']}.safetensors",
-        "dataset": dataset_marker(template["target"]["dataset"]),
+        "model": inputs["source"],
+        "info": inputs["source_info"],
+        "split": inputs["split"],
+        "dataset": inputs["dataset"],
     }
 
 
