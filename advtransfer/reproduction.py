@@ -155,6 +155,15 @@ def synthetic_claims(sweep: pd.DataFrame, c: dict[str, Any]) -> list[dict]:
 # ------------------------------------------------------------------------------- Section 4.2, Figure 3
 
 
+def _design_check(chosen: pd.Series, outcome: str, c: dict[str, Any]) -> tuple[bool, str]:
+    """Can a scenario's knowledge claims get a verdict? Its design check's row (advtransfer.stats.outcome_separation)
+    must separate the closest and the farthest source by ``c["min_separation"]`` seed SDs: (passed, note)."""
+    adequate = bool(np.isfinite(chosen.separation) and chosen.separation >= c["min_separation"])
+    note = (f"design check: {outcome} separates the closest and the farthest source by "
+            f"{chosen.separation:.1f} seed SDs (needed: {c['min_separation']:g})")  # fmt: skip
+    return adequate, note
+
+
 def scenario_claims(
     scenario: str, summary: pd.DataFrame, design: pd.DataFrame, outcome: str, c: dict[str, Any]
 ) -> list[dict]:
@@ -165,10 +174,7 @@ def scenario_claims(
     margin = c["min_correlation"]
     frame = summary.assign(closeness=1.0 - summary["outside_fraction"])
     n = len(frame)
-    chosen = design.set_index("outcome").loc[outcome]
-    adequate = bool(np.isfinite(chosen.separation) and chosen.separation >= c["min_separation"])
-    design_note = (f"design check: {outcome} separates the closest and the farthest source by "
-                   f"{chosen.separation:.1f} seed SDs (needed: {c['min_separation']:g})")  # fmt: skip
+    adequate, design_note = _design_check(design.set_index("outcome").loc[outcome], outcome, c)
     images = (f"tau1 / tau2 / alpha on {int(frame['n_metric_images'].min())} target images no source saw (the paper: "
               "1000 target test images)" if "n_metric_images" in frame.columns else "")  # fmt: skip
     if "features_underdetermined" in frame.columns and frame["features_underdetermined"].astype(bool).any():
@@ -476,10 +482,8 @@ def selection_claims(
     extent = f"{int(table.loc['tau1_tau2', 'n'])} candidates, {int(table.loc['tau1_tau2', 'n_clusters'])} clusters"
     sources = candidates[candidates["kind"] == "scenario"]
     if len(sources):
-        chosen = outcome_separation(sources, [outcome]).iloc[0]
-        adequate = bool(np.isfinite(chosen.separation) and chosen.separation >= c["min_separation"])
-        extent += (f"; design check: {outcome} separates the closest and the farthest source by "
-                   f"{chosen.separation:.1f} seed SDs (needed: {c['min_separation']:g})")  # fmt: skip
+        adequate, design_note = _design_check(outcome_separation(sources, [outcome]).iloc[0], outcome, c)
+        extent += f"; {design_note}"
     else:
         adequate = True
         extent += "; no design check (no seeds: a zoo alone)"
