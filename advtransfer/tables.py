@@ -354,6 +354,12 @@ def robustness_tables(summary: pd.DataFrame, claims: pd.DataFrame, correlations:
         "Findings: rank correlation of each adversarial transferability metric (source vs the target reference) "
         "with the target robust accuracy, per retraining scheme; brackets: cluster-bootstrap interval.",
     ]
+    return _captioned(captions, parts, notes)
+
+
+def _captioned(captions: list[str], parts: list[list[tuple]], notes=()) -> dict[str, str]:
+    """``{"md", "tex"}`` of tables each under its caption: ``parts`` holds the Markdown tables' and the LaTeX
+    tables' (header, rows, align), in the order of ``captions``; then the ``notes``."""
     md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
     tex = [b for caption, rows in zip(captions, parts[1])
            for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]  # fmt: skip
@@ -408,10 +414,7 @@ def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, claims: pd.D
         "Findings: rank correlation of each column with the high-order share over (source, seed); brackets: "
         "cluster-bootstrap interval over seeds.",
     ]
-    md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
-    tex = [b for caption, rows in zip(captions, parts[1])
-           for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]  # fmt: skip
-    return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
+    return _captioned(captions, parts)
 
 
 def selection_tables(agreement: pd.DataFrame, claims: pd.DataFrame, *, outcome: str) -> dict[str, str]:
@@ -441,7 +444,4 @@ def selection_tables(agreement: pd.DataFrame, claims: pd.DataFrame, *, outcome: 
         "training). Brackets: cluster-bootstrap interval (seeds; each zoo model its own cluster).",
         "Claims and verdicts (weighted Kendall intervals above 0: reproduced; below 0: not reproduced).",
     ]
-    md = [b for caption, rows in zip(captions, parts[0]) for b in (f"**{caption}**", _markdown(*rows))]
-    tex = [b for caption, rows in zip(captions, parts[1])
-           for b in ("% " + caption + "\n" + _latex(*rows), r"\medskip")][:-1]  # fmt: skip
-    return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
+    return _captioned(captions, parts)
