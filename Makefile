@@ -3,6 +3,7 @@
 #   make test    same set-up, then the test suite
 #   make lint    ruff (lint + import order), snakefmt --check and snakemake --lint
 #   make report  the HTML report of the last run (results/report.html)
+#   make calibration  the claims' tests on simulated data in each claim's design (results/calibration.csv)
 #   make lock    regenerate requirements.lock from pyproject.toml's ranges (uv pip compile)
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 LOCK_ARGS := pyproject.toml --constraint lock-constraints.txt --extra test --universal --python-version 3.11 --generate-hashes --quiet -o $(LOCK)
 
-.PHONY: run test lint report lock install clean bench
+.PHONY: run test lint report lock install clean bench calibration
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
+
+# The claims protocol's false-positive rates and power in every configured claim's design (docs/claims.md):
+# results/calibration.csv (and results/calibration_rules.csv: the rules it replaced). CALIBRATION_ARGS="--reps 200"
+calibration: $(STAMP)
+	$(BIN)/python -m advtransfer.calibration --compare $(CALIBRATION_ARGS)
 
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html

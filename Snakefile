@@ -33,6 +33,7 @@ include: "rules/reproduction.smk"
 
 
 check_experiments()
+check_claims()
 
 
 wildcard_constraints:
@@ -43,6 +44,7 @@ wildcard_constraints:
     robustness="|".join(ROBUSTNESS) or "(?!)",
     interactions="|".join(INTERACTIONS) or "(?!)",
     selection="|".join(SELECTION) or "(?!)",
+    exp="|".join(EXPERIMENTS) or "(?!)",
     candidate=r"\w+",
     retrained=r"\w+",
     task="|".join(TASK_SPECS),

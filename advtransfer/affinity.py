@@ -217,6 +217,22 @@ def inner_category_entropy(pred_labels: Sequence, true_kinds: Sequence) -> float
     return float(np.clip((sizes / sizes.sum()) @ h, 0.0, None))
 
 
+def inner_category_entropies(pred_labels: Sequence, kinds_rows) -> np.ndarray:
+    """:func:`inner_category_entropy` of one clustering against each row of ``kinds_rows`` (R, n) at once (e.g.
+    the kinds relabelled by permutations)."""
+    _, c = np.unique(np.asarray(pred_labels), return_inverse=True)
+    rows = np.atleast_2d(np.asarray(kinds_rows))
+    _, t = np.unique(rows, return_inverse=True)
+    t = t.reshape(rows.shape)
+    counts = np.zeros((rows.shape[0], c.max() + 1, t.max() + 1))
+    np.add.at(counts, (np.arange(rows.shape[0])[:, None], c[None, :], t), 1)
+    sizes = counts.sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = counts / sizes[..., None]
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=2)
+    return np.clip((sizes / sizes.sum(axis=1, keepdims=True) * h).sum(axis=1), 0.0, None)
+
+
 def kinds_entropy_curve(link, kinds: Sequence, ks: Iterable[int] | None = None) -> dict[int, float]:
     """Figure 5 curve: ``inner_category_entropy(cut_tree_labels(link, k), kinds)`` for each k (default 1..N)."""
     n = _n_leaves(link)

@@ -52,7 +52,7 @@ def parse_name(name: str) -> tuple[str, str, int]:
 
 
 def config_problems(block: dict[str, Any], robustness_blocks: dict, scenarios: dict) -> list[tuple[str, str]]:
-    """(key, problem) pairs for what the schema cannot check: the robustness block, schemes, scenario, claims,
+    """(key, problem) pairs for what the schema cannot check: the robustness block, schemes, scenario
     and that the grid fits the images."""
     r = robustness_blocks.get(block["robustness"])
     if r is None:
@@ -60,16 +60,9 @@ def config_problems(block: dict[str, Any], robustness_blocks: dict, scenarios: d
             ("robustness", f"{block['robustness']!r} is not a block under `robustness:` {sorted(robustness_blocks)}")
         ]
     problems = []
-    chosen = schemes_of(block, r)
     for scheme in block["schemes"] or []:
         if scheme not in r["schemes"]:
             problems.append(("schemes", f"{scheme!r} is not a scheme of {block['robustness']}: {sorted(r['schemes'])}"))
-    claims = block["claims"]
-    for key, scheme in [("standard", claims["standard"])] + [("robust", s) for s in claims["robust"]]:
-        if scheme not in chosen:
-            problems.append((f"claims.{key}", f"{scheme!r} is not among the analysed schemes {chosen}"))
-    if claims["low"] >= claims["high"]:
-        problems.append(("claims.low", f"low ({claims['low']}) must lie below high ({claims['high']})"))
     grid = block["grid"]
     rows, cols = (grid, grid) if isinstance(grid, int) else grid
     sizes = {block["robustness"]: r["image_size"]}

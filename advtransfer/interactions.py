@@ -266,10 +266,11 @@ class Interactions:
     """Monte-Carlo multi-order interactions of a set of images (Ren et al. 2021).
 
     ``interactions[b, p, k]`` estimates I^(orders[k])(pairs[b, p]) on image b as the mean of ``deltas[b, p, k]``
-    (its contexts); ``std`` is their sample standard deviation (NaN with one context), ``ratios`` = m / n."""
+    (its contexts); ``std`` is their sample standard deviation (NaN with one context), ``ratios`` = r = m / (n - 2),
+    the order's ratio as the config names it (m = round((n - 2) r))."""
 
     orders: list[int]
-    ratios: torch.Tensor  # (M,) float64, m / n
+    ratios: torch.Tensor  # (M,) float64, r = m / (n - 2)
     interactions: torch.Tensor  # (n_images, P, M)
     std: torch.Tensor  # (n_images, P, M)
     deltas: torch.Tensor  # (n_images, P, M, C)
@@ -324,7 +325,7 @@ def estimate_interactions(
         std = torch.full(deltas.shape[:-1], float("nan"), dtype=deltas.dtype)
     return Interactions(
         orders=ms,
-        ratios=torch.tensor(ms, dtype=torch.float64) / n,
+        ratios=torch.tensor(ms, dtype=torch.float64) / (n - 2),
         interactions=deltas.mean(-1),
         std=std,
         deltas=deltas,
@@ -413,14 +414,14 @@ def normalised_profile(strength):
 
 def high_order_share(strength: torch.Tensor, ratios, threshold: float = 0.7) -> float:
     """The share of the total strength (summed over the orders given) carried by orders with ratio >= threshold,
-    ``ratios`` being the orders' ratios as given (e.g. :class:`Interactions`' m / n)."""
+    ``ratios`` being the orders' ratios as given (e.g. :class:`Interactions`' r)."""
     return float(high_order_shares(np.asarray(strength, dtype=np.float64), ratios, threshold))
 
 
 # --------------------------------------------------------------------------------------------- one model
 
 
-PROFILE_COLUMNS = ["image", "order", "m_over_n", "clean", "adversarial", "change"]
+PROFILE_COLUMNS = ["image", "order", "order_ratio", "clean", "adversarial", "change"]
 
 
 def clean_and_adversarial_profile(
@@ -439,7 +440,7 @@ def clean_and_adversarial_profile(
     strength_adv = adv.interactions.abs().mean(1)
     change = (adv.interactions - clean.interactions).abs().mean(1)
     return [
-        {"image": b, "order": m, "m_over_n": float(clean.ratios[k]), "clean": float(strength_clean[b, k]),
+        {"image": b, "order": m, "order_ratio": float(clean.ratios[k]), "clean": float(strength_clean[b, k]),
          "adversarial": float(strength_adv[b, k]), "change": float(change[b, k])}
         for b in range(len(x)) for k, m in enumerate(clean.orders)
     ]  # fmt: skip
@@ -452,8 +453,8 @@ def clean_and_adversarial_profile(
 
 
 def per_image_matrix(frame, column: str):
-    """{seed: (images, orders) array of ``column``} and the orders' m / n, from profile rows."""
-    table = frame.pivot_table(index=["seed", "image"], columns="m_over_n", values=column, aggfunc="first")
+    """{seed: (images, orders) array of ``column``} and the orders' r, from profile rows."""
+    table = frame.pivot_table(index=["seed", "image"], columns="order_ratio", values=column, aggfunc="first")
     table = table.sort_index(axis=1)
     groups = {s: np.asarray(part.to_numpy(dtype=float)) for s, part in table.groupby(level="seed")}
     return groups, np.asarray(table.columns, dtype=float)
@@ -482,20 +483,10 @@ def order_means(groups: dict):
     return np.concatenate([groups[s] for s in sorted(groups)]).mean(0)
 
 
-def change_ratio(change_means, m_over_n, high: float, low: float):
-    """Mean attack-induced change over the orders with m / n >= ``high`` over that of the orders with
-    m / n <= ``low`` (the last axis of ``change_means`` is the order)."""
-    m_over_n = np.asarray(m_over_n)
-    hi, lo = m_over_n >= high - 1e-12, m_over_n <= low + 1e-12
-    if not hi.any() or not lo.any():
-        raise ValueError(f"no order with m / n >= {high} or <= {low} among {m_over_n.round(3).tolist()}")
-    return change_means[..., hi].mean(-1) / change_means[..., lo].mean(-1)
-
-
-def high_order_shares(strength_means, m_over_n, high: float):
-    """The share of the summed strength over orders (the last axis) carried by the orders with m / n >= ``high``
-    (up to float rounding of m / n), for every leading index (e.g. bootstrap draws)."""
-    hi = np.asarray(m_over_n) >= high - 1e-12
+def high_order_shares(strength_means, order_ratio, high: float):
+    """The share of the summed strength over orders (the last axis) carried by the orders with r >= ``high``
+    (up to float rounding of r), for every leading index (e.g. bootstrap draws)."""
+    hi = np.asarray(order_ratio) >= high - 1e-12
     return strength_means[..., hi].sum(-1) / strength_means.sum(-1)
 
 
@@ -517,8 +508,8 @@ def order_summary(profiles, n_boot: int, level: float, seed: int):
     out = []
     for (side, group), frame in profiles.groupby(["side", "group"], sort=False):
         matrices = {c: per_image_matrix(frame, c) for c in ("clean", "adversarial", "change")}
-        groups, m_over_n = {c: g for c, (g, _) in matrices.items()}, matrices["clean"][1]
-        orders_ = frame.drop_duplicates("m_over_n").sort_values("m_over_n")["order"].to_numpy()
+        groups, order_ratio = {c: g for c, (g, _) in matrices.items()}, matrices["clean"][1]
+        orders_ = frame.drop_duplicates("order_ratio").sort_values("order_ratio")["order"].to_numpy()
         point = {c: order_means(g) for c, g in groups.items()}
         draws = {c: bootstrap_order_means(g, n_boot, seed) for c, g in groups.items()}  # same seed: same draws
         point["profile"], draws["profile"] = normalised_profile(point["clean"]), normalised_profile(draws["clean"])
@@ -529,7 +520,7 @@ def order_summary(profiles, n_boot: int, level: float, seed: int):
             "n_images": int(frame.groupby("seed")["image"].nunique().sum()),
         }
         for k, m in enumerate(orders_):
-            row = {"side": side, "group": group, "order": int(m), "m_over_n": float(m_over_n[k]), **counts}
+            row = {"side": side, "group": group, "order": int(m), "order_ratio": float(order_ratio[k]), **counts}
             for c in ("clean", "adversarial", "profile", "change", "relative_change"):
                 row[c] = float(point[c][k])
                 row[f"{c}_lo"], row[f"{c}_hi"] = percentile_interval(draws[c][:, k], level)
@@ -537,33 +528,15 @@ def order_summary(profiles, n_boot: int, level: float, seed: int):
     return pd.DataFrame(out)
 
 
-def change_ratio_estimate(frame, high: float, low: float, n_boot: int, level: float, seed: int):
-    """(value, lo, hi) of :func:`change_ratio` of one group's profile rows under the two-level bootstrap."""
-    groups, m_over_n = per_image_matrix(frame, "change")
-    value = float(change_ratio(order_means(groups), m_over_n, high, low))
-    draws = change_ratio(bootstrap_order_means(groups, n_boot, seed), m_over_n, high, low)
-    return (value, *percentile_interval(draws, level))
-
-
-def share_difference_estimate(robust, standard, high: float, n_boot: int, level: float, seed: int):
-    """(value, lo, hi) of the high-order share of the clean strength of ``robust``'s profile rows minus that of
-    ``standard``'s (each bootstrapped on its own models, seeds then images)."""
-    (g_r, m_r), (g_s, m_s) = per_image_matrix(robust, "clean"), per_image_matrix(standard, "clean")
-    value = float(high_order_shares(order_means(g_r), m_r, high) - high_order_shares(order_means(g_s), m_s, high))
-    draws = (high_order_shares(bootstrap_order_means(g_r, n_boot, seed), m_r, high)
-             - high_order_shares(bootstrap_order_means(g_s, n_boot, seed + 1), m_s, high))  # fmt: skip
-    return (value, *percentile_interval(draws, level))
-
-
 def model_shares(profiles, high: float):
     """Per model (side, group, seed): the high-order share of its clean strength, and of the attack-induced
-    change (the share of the change at m / n >= ``high``)."""
+    change (the share of the change at r >= ``high``)."""
     rows = []
     for (side, group, seed), frame in profiles.groupby(["side", "group", "seed"], sort=False):
-        means = frame.groupby("m_over_n")[["clean", "change"]].mean().sort_index()
-        m_over_n = means.index.to_numpy()
+        means = frame.groupby("order_ratio")[["clean", "change"]].mean().sort_index()
+        order_ratio = means.index.to_numpy()
         rows.append({"side": side, "group": group, "seed": seed,
-                     "high_order_share": float(high_order_shares(means["clean"].to_numpy(), m_over_n, high)),
+                     "high_order_share": float(high_order_shares(means["clean"].to_numpy(), order_ratio, high)),
                      "change_high_order_share":
-                         float(high_order_shares(means["change"].to_numpy(), m_over_n, high))})  # fmt: skip
+                         float(high_order_shares(means["change"].to_numpy(), order_ratio, high))})  # fmt: skip
     return pd.DataFrame(rows)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from advtransfer import names, scenarios
@@ -60,19 +59,12 @@ def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
         elif teacher is not None and (teacher not in schemes or schemes[teacher].get("teacher")):
             problems.append((f"schemes.{name}.teacher", f"{teacher!r} is not a scheme of this block without a "
                              f"teacher of its own; schemes: {sorted(schemes)}"))  # fmt: skip
-    claims = block["claims"]
-    named = [(key, claims[key]) for key in ("robust", "standard", "rrm")] + [("fast", s) for s in claims["fast"]]
-    for key, scheme in named:
-        if scheme not in schemes:
-            problems.append((f"claims.{key}", f"{scheme!r} is not a scheme of this block: {sorted(schemes)}"))
     evaluation = block["evaluation"]
     for eps in evaluation.get("apgd", {}).get("eps") or []:
         if eps not in evaluation["pgd"]["eps"]:
             problems.append(
                 ("evaluation.apgd.eps", f"{eps} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}")
             )
-    if claims["eps"] not in evaluation["pgd"]["eps"]:
-        problems.append(("claims.eps", f"{claims['eps']} is not among evaluation.pgd.eps {evaluation['pgd']['eps']}"))
     return problems
 
 
@@ -157,39 +149,3 @@ def summary_frame(
                              ignore_index=True)  # fmt: skip
 
 
-def seed_bootstrap(frame: pd.DataFrame, statistic, n_boot: int, level: float, seed: int) -> tuple[float, float, float]:
-    """``statistic(frame)`` and its percentile interval over a cluster bootstrap of the seeds (NaN interval
-    with one seed)."""
-    point = float(statistic(frame))
-    seeds = np.sort(frame["seed"].unique())
-    if len(seeds) < 2:
-        return point, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    groups = {s: frame[frame["seed"] == s] for s in seeds}
-    draws = []
-    for pick in rng.integers(0, len(seeds), size=(n_boot, len(seeds))):
-        sample = pd.concat([groups[seeds[i]].assign(seed=k) for k, i in enumerate(pick)], ignore_index=True)
-        value = statistic(sample)
-        if np.isfinite(value):
-            draws.append(value)
-    if not draws:
-        return point, math.nan, math.nan
-    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    return point, float(lo), float(hi)
-
-
-def retrain_effect_ratio(frame: pd.DataFrame, column: str) -> float:
-    """How much the retraining scheme moves ``column`` compared with the source scheme: the SD (ddof 1) of
-    its means per retraining scheme over the SD of its means per source scheme (each mean over the other
-    factor and the seeds). Below 1: the source's training matters more than the retraining."""
-    by_retrain = frame.groupby("retrain")[column].mean()
-    by_scheme = frame.groupby("scheme")[column].mean()
-    if len(by_retrain) < 2 or len(by_scheme) < 2 or by_scheme.std(ddof=1) == 0:
-        return math.nan
-    return float(by_retrain.std(ddof=1) / by_scheme.std(ddof=1))
-
-
-def scheme_ratio(frame: pd.DataFrame, column: str, numerator: str, denominator: str) -> float:
-    """Mean of ``column`` over ``numerator``'s rows divided by its mean over ``denominator``'s rows."""
-    means = frame.groupby("scheme")[column].mean()
-    return float(means[numerator] / means[denominator]) if means[denominator] != 0 else math.nan

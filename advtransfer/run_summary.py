@@ -11,17 +11,17 @@ from pathlib import Path
 
 FIGURES = (".png",)
 TABLES = (".md", ".csv")
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")  # advtransfer.reproduction.VERDICTS (torch-free copy)
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "underpowered")  # advtransfer.claims.VERDICTS
 REPORT_COMMAND = "make report   (or: snakemake --report results/report.html)"
 
 
 def verdict_counts(reproduction_csv: str | Path) -> dict[str, int] | None:
-    """Verdict -> number of claims in results/reproduction.csv, None when it does not exist."""
+    """Verdict -> number of claims (their primary views) in results/reproduction.csv, None when it does not exist."""
     path = Path(reproduction_csv)
     if not path.is_file():
         return None
     with path.open(newline="", encoding="utf-8") as f:
-        counts = Counter(row["verdict"] for row in csv.DictReader(f))
+        counts = Counter(row["verdict"] for row in csv.DictReader(f) if row.get("role", "primary") == "primary")
     return {v: counts.get(v, 0) for v in VERDICTS}
 
 

@@ -117,6 +117,31 @@ def regret(score, outcome) -> float:
     return float(outcome.max() - outcome[score == score.max()].mean())
 
 
+def _weighted_tau_by(x: np.ndarray, y: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Vigna's weighted tau of each row pair of x, y (P, n), the candidates ranked by decreasing (first, second)
+    lexicographically, hyperbolic weights 1 / (rank + 1), additive over a pair."""
+    n = x.shape[1]
+    order = np.lexsort((-second, -first), axis=-1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(n), order.shape), axis=-1)
+    w = 1.0 / (rank + 1.0)
+    i, j = np.triu_indices(n, 1)
+    pair = w[:, i] + w[:, j]
+    sx, sy = np.sign(x[:, i] - x[:, j]), np.sign(y[:, i] - y[:, j])
+    den = np.sqrt((pair * (sx != 0)).sum(1) * (pair * (sy != 0)).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (pair * sx * sy).sum(1) / den, np.nan)
+
+
+def weighted_tau_rows(x, y) -> np.ndarray:
+    """scipy.stats.weightedtau (its defaults: rank=True, the hyperbolic weigher, additive) of every row of x
+    (P, n) with y (n,) or (P, n) at once: the mean of the weighted taus ranked by (x, y) and by (y, x). Equals
+    scipy's to float precision, ties included (tests/test_selection.py); finite inputs only."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    y = np.broadcast_to(np.atleast_2d(np.asarray(y, dtype=float)), x.shape)
+    return (_weighted_tau_by(x, y, x, y) + _weighted_tau_by(y, x, y, x)) / 2
+
+
 def agreement_values(score, outcome) -> dict[str, float]:
     """Agreement of a score's ranking with the outcome's: weighted Kendall (scipy.stats.weightedtau with its
     default hyperbolic weigher, which weighs agreement among the top candidates most: the field's standard),
@@ -237,23 +262,3 @@ def score_costs(candidates: pd.DataFrame, reference: Mapping[str, float]) -> pd.
     return pd.DataFrame(rows, columns=["score", "family", "wall_seconds", "cpu_seconds", "n"])
 
 
-def weighted_kendall_difference(
-    frame: pd.DataFrame, a: str, b: str, outcome: str, cluster: str = "cluster", n_boot: int = 1000,
-    level: float = 0.95, seed: int = 0,
-) -> tuple[float, float, float]:
-    """Weighted Kendall of score ``a`` with ``outcome`` minus that of score ``b``, over the candidates where all
-    three are finite, with a paired cluster-bootstrap interval (both scores on the same draws, as in
-    :func:`agreement`): (difference, lo, hi)."""
-    used = frame[[a, b, outcome]].apply(np.isfinite).all(axis=1).to_numpy()
-    x, z, y = (frame.loc[used, c].to_numpy(dtype=float) for c in (a, b, outcome))
-    labels = frame.loc[used, cluster].astype(str).to_numpy()
-    clusters, draws = cluster_draws(labels, n_boot, seed)
-
-    def difference(i) -> float:
-        return agreement_values(x[i], y[i])["weighted_kendall"] - agreement_values(z[i], y[i])["weighted_kendall"]
-
-    value = difference(np.arange(len(y))) if len(y) else math.nan
-    if draws is None:
-        return value, math.nan, math.nan
-    boot = [difference(i) for i in resampled_rows(labels, clusters, draws)]
-    return (value, *_percentile_interval(boot, level))

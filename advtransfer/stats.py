@@ -238,90 +238,45 @@ def _means_and_seed_sd(frame: pd.DataFrame, outcome: str, group: str) -> tuple[p
     return means, counts, float(np.sqrt(pooled.mean())) if len(pooled) else np.nan
 
 
-def outcome_separation(frame: pd.DataFrame, outcomes: list[str]) -> pd.DataFrame:
-    """Can a scenario answer its question? Per knowledge outcome, the closest source (fewest classes outside
-    the target task) against the farthest, in units of the seed-to-seed noise, measured before any
-    correlation is looked at.
+DESIGN_COLUMNS = ["outcome", "n_units", "n_seeds", "highest", "lowest", "highest_mean", "lowest_mean", "difference",
+                  "seed_sd", "separation", "anova_p"]  # fmt: skip
 
-    One row per outcome: ``closest``, ``farthest``, their means over seeds, ``difference`` (closest minus
-    farthest), ``seed_sd`` (the pooled within-source standard deviation over seeds: the square root of
-    the mean of the per-source variances, ddof = 1, over every source with two or more seeds), and
-    ``separation`` = |difference| / seed_sd (NaN without two seeds; inf when every seed agrees exactly).
+
+def outcome_separation(frame: pd.DataFrame, outcomes: list[str], unit: str = "source") -> pd.DataFrame:
+    """The design check of every family (one unit: seed standard deviations), measured before any correlation:
+    can the design answer its question? Per outcome, how far apart the units' (sources') means lie compared
+    with the seed-to-seed noise.
+
+    One row per outcome: ``n_units``, ``n_seeds`` (the fewest seeds of a unit), the units with the highest and
+    the lowest mean over seeds and those means, ``difference`` (highest minus lowest), ``seed_sd`` (the pooled
+    within-unit standard deviation over seeds: the square root of the mean of the per-unit variances, ddof 1,
+    over every unit with two or more seeds), ``separation`` = difference / seed_sd (NaN without two seeds of a
+    unit; inf when every seed agrees exactly and the means differ), and ``anova_p`` (scipy.stats.f_oneway over
+    the units; beside the check, not deciding it).
     """
-    order = source_order(frame)
-    closest, farthest = order[0], order[-1]
     rows = []
     for outcome in outcomes:
-        means, _, seed_sd = _means_and_seed_sd(frame, outcome, "source")
-        difference = float(means[closest] - means[farthest])
+        means, counts, seed_sd = _means_and_seed_sd(frame, outcome, unit)
+        means = means.dropna()
+        if len(means) < 2:
+            rows.append(dict(outcome=outcome, n_units=int(len(means)), n_seeds=int(counts.min()) if len(counts) else 0))
+            continue
+        order = means.sort_values(kind="stable")
+        difference = float(order.iloc[-1] - order.iloc[0])
         if not np.isfinite(seed_sd):
             separation = np.nan
         elif seed_sd == 0:
             separation = np.inf if difference != 0 else np.nan
         else:
-            separation = abs(difference) / seed_sd
+            separation = difference / seed_sd
+        groups = [g.dropna().to_numpy(float) for _, g in frame.groupby(unit)[outcome]]
+        p = (float(stats.f_oneway(*groups).pvalue) if np.isfinite(seed_sd) and seed_sd > 0 and all(len(g) > 1
+             for g in groups) else np.nan)  # fmt: skip
         rows.append(dict(
-            outcome=outcome, closest=closest, farthest=farthest,
-            closest_mean=float(means[closest]), farthest_mean=float(means[farthest]),
-            difference=difference, seed_sd=seed_sd, separation=separation,
-            n_seeds=int(frame["seed"].nunique()),
+            outcome=outcome, n_units=int(len(means)), n_seeds=int(counts.min()), highest=str(order.index[-1]),
+            lowest=str(order.index[0]), highest_mean=float(order.iloc[-1]), lowest_mean=float(order.iloc[0]),
+            difference=difference, seed_sd=seed_sd, separation=separation, anova_p=p,
         ))  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
 
 
-def spearman_difference(
-    frame: pd.DataFrame,
-    metric: str,
-    baseline: str,
-    outcome: str,
-    cluster: str | None = "seed",
-    n_boot: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Spearman(metric, outcome) - Spearman(baseline, outcome) and its paired cluster-bootstrap interval.
-
-    Does ``metric`` rank the rows by ``outcome`` better than ``baseline`` does (e.g. tau1 tau2 against
-    tau1 alone, the paper's Figure 3b)? Both correlations are taken on the same resampled rows in every
-    draw (the draws of :func:`rank_correlations` with the same ``seed``), so the interval is that of the
-    difference itself. Rows with a NaN in any of the three columns are dropped; NaN where undefined.
-    """
-    used = frame[[metric, baseline, outcome]].apply(np.isfinite).all(axis=1).to_numpy()
-    sub = frame[used]
-    x, b, y = (sub[c].to_numpy(dtype=float) for c in (metric, baseline, outcome))
-    point = _spearman(x, y) - _spearman(b, y)
-    labels = sub[cluster].to_numpy() if cluster else np.arange(len(sub))
-    clusters, draws = cluster_draws(labels, n_boot, seed)
-    if draws is None:
-        return float(point), np.nan, np.nan
-    idx = resampled_rows(labels, clusters, draws)
-    diffs = _boot_correlations(x, y, idx, kendall=False)[0] - _boot_correlations(b, y, idx, kendall=False)[0]
-    lo, hi = _percentile_interval(diffs, level)
-    return float(point), lo, hi
-
-
-def outcome_spread(frame: pd.DataFrame, outcomes: list[str], group: str = "source") -> pd.DataFrame:
-    """Can a family with unordered sources (e.g. attributes) answer its question? Per knowledge outcome, how
-    much the sources' means differ, in units of the seed noise, measured before any correlation.
-
-    One row per outcome: ``n_sources``, ``n_seeds`` (seeds per source, the smallest), ``between_sd`` (the
-    standard deviation of the per-source means, ddof 1), ``seed_sd`` (pooled within-source SD over seeds,
-    as :func:`outcome_separation`), ``spread`` = between_sd / (seed_sd / sqrt(n_seeds)): about 1 when the
-    sources differ only by seed noise (it is sqrt of the one-way ANOVA F), and ``anova_p``
-    (scipy.stats.f_oneway over the sources). NaN without two seeds.
-    """
-    rows = []
-    for outcome in outcomes:
-        means, counts, seed_sd = _means_and_seed_sd(frame, outcome, group)
-        n = int(counts.min()) if len(counts) else 0
-        between = float(means.std(ddof=1)) if len(means) > 1 else np.nan
-        if not np.isfinite(seed_sd) or n < 2:
-            spread = p = np.nan
-        elif seed_sd == 0:
-            spread, p = (np.inf if between > 0 else np.nan), np.nan
-        else:
-            spread = between / (seed_sd / np.sqrt(n))
-            p = float(stats.f_oneway(*[g.to_numpy(float) for _, g in frame.groupby(group)[outcome]]).pvalue)
-        rows.append(dict(outcome=outcome, n_sources=int(len(means)), n_seeds=n, between_sd=between,
-                         seed_sd=seed_sd, spread=spread, anova_p=p))  # fmt: skip
-    return pd.DataFrame(rows)

@@ -323,12 +323,12 @@ def task_tables(matrices: dict[str, np.ndarray], tasks: list[str], kinds: dict[s
     return {"md": "\n\n".join(md) + "\n", "tex": "\n\n".join(tex) + "\n"}
 
 
-def robustness_tables(summary: pd.DataFrame, claims: pd.DataFrame, correlations: pd.DataFrame, *, columns: list[str],
+def robustness_tables(summary: pd.DataFrame, correlations: pd.DataFrame, *, columns: list[str],
                       notes: list[str] | tuple = ()) -> dict[str, str]:
     """The robustness family's tables as ``{"md", "tex"}``: ``columns`` of robustness.csv per (source scheme,
-    retraining scheme), mean ± std over seeds; the claims of Kopetzki et al. and the RRM paper with their
-    verdicts (advtransfer.reproduction.robustness_claims); the rank correlations of the adversarial
-    transferability metrics with target robustness (``correlations``, findings); then ``notes``."""
+    retraining scheme), mean ± std over seeds; the rank correlations of the adversarial transferability metrics
+    with target robustness (``correlations``, findings); then ``notes``. The claims and their verdicts are in
+    claims.csv and results/reproduction.md."""
     grouped = summary.groupby(["scheme", "retrain"], sort=False)[columns]
     means, stds = grouped.mean(), grouped.std(ddof=1)
     parts = []
@@ -337,20 +337,15 @@ def robustness_tables(summary: pd.DataFrame, claims: pd.DataFrame, correlations:
         rows = [[latex_escape(k[0]) if latex else k[0], latex_escape(k[1]) if latex else k[1],
                  *(_mean_std(means.loc[k, c], stds.loc[k, c], latex) for c in columns)]
                 for k in means.index]  # fmt: skip
-        claim_rows = [[latex_escape(r["claim_id"]) if latex else r["claim_id"], latex_escape(r["measurement"]) if latex
-                       else r["measurement"], _interval(r["value"], r["lo"], r["hi"], latex), r["verdict"]]
-                      for _, r in claims.iterrows()]  # fmt: skip
         head = ["metric", "outcome", "n", "seeds", "Spearman [interval]", "Kendall tau-b [interval]"]
         parts.append([
             (header, rows, "ll" + "r" * len(columns)),
-            (["claim", "measurement", "value [interval]", "verdict"], claim_rows, "lllr"),
             _correlation_rows(correlations, latex) if len(correlations) else (head, [], "llrrrr"),
         ])  # fmt: skip
     captions = [
         "Robustness on the source task (source_*) and, after each retraining scheme, on the target task (target_*): "
         "mean ± std over seeds. pgd / apgd: accuracy under the attack at that L-inf eps; certified: randomized-"
         "smoothing certified accuracy at that L2 radius; cpu_seconds: training CPU time.",
-        "Claims and verdicts (criteria declared in config `reproduction`; intervals: cluster bootstrap over seeds).",
         "Findings: rank correlation of each adversarial transferability metric (source vs the target reference) "
         "with the target robust accuracy, per retraining scheme; brackets: cluster-bootstrap interval.",
     ]
@@ -375,13 +370,13 @@ def write_table(path_md: str | Path, path_tex: str | Path, tables: dict[str, str
             Path(tmp).write_text(tables[key], encoding="utf-8")
 
 
-def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, claims: pd.DataFrame, view: pd.DataFrame,
-                       correlations: pd.DataFrame, settings: dict) -> dict[str, str]:
+def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, view: pd.DataFrame, correlations: pd.DataFrame,
+                       settings: dict) -> dict[str, str]:
     """The multi-order interactions family's tables as ``{"md", "tex"}``: per side and model group, the share of
     the clean strength and of the attack-induced change at the high orders (mean ± std over seeds) and the
-    normalised profile at the lowest and highest order; Ren et al.'s claims with verdicts; and, for a
-    scenario's sources, the high-order share next to tau1 / tau2 / alpha and the outcome with their rank
-    correlations (findings)."""
+    normalised profile at the lowest and highest order; and, for a scenario's sources, the high-order share next
+    to tau1 / tau2 / alpha and the outcome with their rank correlations (findings). Ren et al.'s claims and
+    their verdicts are in claims.csv and results/reproduction.md."""
     high = settings["high"]
     grouped = shares.groupby(["side", "group"], sort=False)[["high_order_share", "change_high_order_share"]]
     means, stds = grouped.mean(), grouped.std(ddof=1)
@@ -392,23 +387,19 @@ def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, claims: pd.D
         esc = latex_escape if latex else str
         rows = [[esc(k[0]), esc(k[1]), *(_mean_std(means.loc[k, c], stds.loc[k, c], latex) for c in means.columns),
                  _number(ends.loc[k, "first"]), _number(ends.loc[k, "last"])] for k in means.index]  # fmt: skip
-        header = ["side", "model", f"high-order share (m/n >= {high:g})", "change high-order share",
+        header = ["side", "model", f"high-order share (r >= {high:g})", "change high-order share",
                   "profile at lowest order", "profile at highest order"]  # fmt: skip
-        claim_rows = [[esc(r["claim_id"]), esc(r["measurement"]), _interval(r["value"], r["lo"], r["hi"], latex),
-                       r["verdict"]] for _, r in claims.iterrows()]  # fmt: skip
         by_source = view.groupby("source", sort=False)[view_cols].mean() if len(view) else pd.DataFrame()
         view_rows = [[esc(s), *(_number(by_source.loc[s, c]) for c in view_cols)] for s in by_source.index]
-        block = [(header, rows, "ll" + "r" * 4),
-                 (["claim", "measurement", "value [interval]", "verdict"], claim_rows, "lllr")]  # fmt: skip
+        block = [(header, rows, "ll" + "r" * 4)]
         if len(view):  # a block with a scenario: its sources next to tau and the outcome
             block.append((["source", *(_name(c, latex) for c in view_cols)], view_rows, "l" + "r" * len(view_cols)))
             block.append(_correlation_rows(correlations, latex))
         parts.append(block)
     captions = [
         "Per model group (mean ± std over seeds): the share of the clean interaction strength E|I^(m)| at the high "
-        f"orders (m/n >= {high:g}) and the share of the attack-induced change there; the normalised profile "
+        f"orders (r >= {high:g}) and the share of the attack-induced change there; the normalised profile "
         "(strength / its mean over orders) at the lowest and the highest order.",
-        "Claims of Ren et al. and verdicts (intervals: bootstrap over seeds, then images).",
         "The scenario's sources on its target images, mean over seeds: high-order share of the clean strength next "
         "to the adversarial-transferability metrics and the knowledge-transfer outcome.",
         "Findings: rank correlation of each column with the high-order share over (source, seed); brackets: "
@@ -417,10 +408,10 @@ def interaction_tables(summary: pd.DataFrame, shares: pd.DataFrame, claims: pd.D
     return _captioned(captions, parts)
 
 
-def selection_tables(agreement: pd.DataFrame, claims: pd.DataFrame, *, outcome: str) -> dict[str, str]:
-    """The model-selection family's tables as ``{"md", "tex"}``: every score ranked by its weighted Kendall with
+def selection_tables(agreement: pd.DataFrame, *, outcome: str) -> dict[str, str]:
+    """The model-selection family's table as ``{"md", "tex"}``: every score ranked by its weighted Kendall with
     ``outcome`` (interval: cluster bootstrap), with Kendall, Pearson, the top-1 hit rate, the regret and its cost
-    to rank all candidates; then the claims with verdicts."""
+    to rank all candidates. The claims and their verdicts are in claims.csv and results/reproduction.md."""
     view = agreement[agreement["outcome"] == outcome]
     parts = []
     for latex in (False, True):
@@ -431,10 +422,7 @@ def selection_tables(agreement: pd.DataFrame, claims: pd.DataFrame, *, outcome: 
                  _number(r["regret"]), f"{r['cpu_seconds']:.1f}"] for _, r in view.iterrows()]  # fmt: skip
         header = ["rank", "score", "family", "weighted Kendall [interval]", "Kendall", "Pearson", "top-1 rate",
                   "regret", "CPU s"]  # fmt: skip
-        claim_rows = [[esc(r["claim_id"]), esc(r["measurement"]), _interval(r["value"], r["lo"], r["hi"], latex),
-                       r["verdict"]] for _, r in claims.iterrows()]  # fmt: skip
-        parts.append([(header, rows, "rll" + "r" * 6),
-                      (["claim", "measurement", "value [interval]", "verdict"], claim_rows, "lllr")])  # fmt: skip
+        parts.append([(header, rows, "rll" + "r" * 6)])
     captions = [
         f"Which score ranks the candidate sources in the order of {outcome}? Weighted Kendall (scipy.stats."
         "weightedtau, hyperbolic weights: the top of the ranking counts most), Kendall tau-b and Pearson of each "
@@ -442,6 +430,5 @@ def selection_tables(agreement: pd.DataFrame, claims: pd.DataFrame, *, outcome: 
         "candidate has the best outcome; regret: best outcome minus that of the best-scored candidate; CPU s: "
         "what the score costs to rank all candidates (tau: the attacks, the metrics jobs and the reference model's "
         "training). Brackets: cluster-bootstrap interval (seeds; each zoo model its own cluster).",
-        "Claims and verdicts (weighted Kendall intervals above 0: reproduced; below 0: not reproduced).",
     ]
     return _captioned(captions, parts)

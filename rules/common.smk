@@ -13,12 +13,14 @@ import yaml
 from advtransfer import (
     affinity,
     attributes,
+    families,
     interaction_jobs,
     names,
     robustness,
     scenarios,
     selection_jobs,
 )
+from advtransfer import claims as claims_protocol
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES
 from advtransfer.registry import TASKS as TASK_SPECS
 
@@ -636,50 +638,55 @@ def selection_summary_inputs(wildcards):
     }
 
 
-# ------------------------------------------------------------------------------------- reproduction
-RUN_SCENARIOS = [
-    name for name in config["experiments"] if name in SCENARIOS
-]  # in the run's order
-RUN_ATTRIBUTES = [
-    name for name in config["experiments"] if name in (config.get("attributes") or {})
-]
-RUN_ROBUSTNESS = [
-    name for name in config["experiments"] if name in (config.get("robustness") or {})
-]
-RUN_INTERACTIONS = [
-    name for name in config["experiments"] if name in (config.get("interactions") or {})
-]
-RUN_SELECTION = [name for name in config["experiments"] if name in SELECTION]
-RUN_TASKS = [  # shapes-world blocks: a zoo has no knowledge-transfer measurement to test the claim with
-    name
-    for name in config["experiments"]
-    if name in TASKS_BLOCKS and not affinity.is_zoo(TASKS_BLOCKS[name])
-]
+# ------------------------------------------------------------------------------ claims and reproduction
+FAMILIES = families.table(config)
+EXPERIMENTS = {
+    name: (family, block)
+    for name, family, block in families.experiments(config, FAMILIES)
+}
+
+
+def declared_claims(name):
+    """The claims of experiment ``name``: its family's declarations (config `claims`) with its block's own."""
+    family, block = EXPERIMENTS[name]
+    return claims_protocol.declarations(
+        config["claims"].get(family.name), (block or {}).get("claims")
+    )
+
+
+def check_claims():
+    """Every experiment's declared claims are claims of its family, and its family accepts their views."""
+    for name, (family, block) in EXPERIMENTS.items():
+        code = family.load()
+        where = f"{family.key}.{name}" if not family.single else family.key
+        for key, problem in claims_protocol.declaration_problems(
+            config["claims"].get(family.name), (block or {}).get("claims"), code.CLAIMS
+        ):
+            _fail(f"{where}.{key}", problem)
+        unknown = sorted(
+            set(config["claims"].get(family.name) or {}) - set(code.CLAIMS)
+        )
+        if unknown:
+            _fail(
+                f"claims.{family.name}",
+                f"{unknown} are not claims of this family; its claims are {sorted(code.CLAIMS)}",
+            )
+        for key, problem in getattr(code, "claims_problems", lambda *a: [])(
+            block, declared_claims(name), config
+        ):
+            _fail(f"{where}.claims.{key}", problem)
+
+
+def claims_files(wildcards):
+    """The tables a `claims` job reads: whatever its family's claims_inputs names."""
+    family, block = EXPERIMENTS[wildcards.exp]
+    return family.load().claims_inputs(wildcards.exp, block)
 
 
 def reproduction_inputs(wildcards):
-    """The synthetic sweep, each scenario's summary and design check, each attributes experiment's summary,
-    design check and identity check, each tasks experiment's trees and each robustness, interactions and
-    model-selection experiment's claims, for the experiments of the run."""
+    """Every experiment of the run's claims, checks and fidelity table, in the run's order."""
+    run = [name for name in config["experiments"] if name in EXPERIMENTS]
     return {
-        "sweep": (
-            ["results/synthetic/sweep.csv"]
-            if "synthetic" in config["experiments"]
-            else []
-        ),
-        "summaries": [f"results/{name}/summary.csv" for name in RUN_SCENARIOS],
-        "designs": [f"results/{name}/design.csv" for name in RUN_SCENARIOS],
-        "attribute_summaries": [
-            f"results/{name}/attributes.csv" for name in RUN_ATTRIBUTES
-        ],
-        "attribute_designs": [f"results/{name}/design.csv" for name in RUN_ATTRIBUTES],
-        "attribute_checks": [
-            f"results/{name}/identity_check.csv" for name in RUN_ATTRIBUTES
-        ],
-        "task_trees": [f"results/{name}/trees.csv" for name in RUN_TASKS],
-        "robustness_claims": [f"results/{name}/claims.csv" for name in RUN_ROBUSTNESS],
-        "interaction_claims": [
-            f"results/{name}/claims.csv" for name in RUN_INTERACTIONS
-        ],
-        "selection_claims": [f"results/{name}/claims.csv" for name in RUN_SELECTION],
+        kind: [f"results/{name}/{kind}.csv" for name in run]
+        for kind in ("claims", "checks", "fidelity")
     }

@@ -2,6 +2,8 @@
 # data-distribution scenario's sources (advtransfer/interaction_jobs.py: the job names; advtransfer/interactions.py:
 # the estimator and the summaries): one profile job per model, then the summary (interactions.csv, claims,
 # tables) and the figure. The models come from their own experiments' rules (robustness, scenarios).
+from advtransfer.families.interactions import claims as interactions_family
+
 for _name, _block in INTERACTIONS.items():
     for _key, _problem in interaction_jobs.config_problems(
         _block, ROBUSTNESS, SCENARIOS
@@ -13,7 +15,6 @@ for _name, _block in INTERACTIONS.items():
             f"results/{_name}/{file}"
             for file in (
                 "interactions.csv",
-                "claims.csv",
                 "table.md",
                 "table.tex",
                 "interactions.png",
@@ -72,12 +73,6 @@ rule interactions_summary:
             subcategory="{interactions}",
         ),
         profiles="results/{interactions}/profiles.csv",
-        claims=report(
-            "results/{interactions}/claims.csv",
-            caption="../report/interactions_claims.rst",
-            category="Multi-order interactions",
-            subcategory="{interactions}",
-        ),
         view="results/{interactions}/orders_vs_tau.csv",
         table_md="results/{interactions}/table.md",
         table_tex="results/{interactions}/table.tex",
@@ -95,7 +90,7 @@ rule interactions_summary:
     params:
         names=interaction_names,
         seeds=lambda w: ROBUSTNESS[INTERACTIONS[w.interactions]["robustness"]]["seeds"],
-        claims=lambda w: INTERACTIONS[w.interactions]["claims"],
+        claims=lambda w: interactions_family.compared(declared_claims(w.interactions)),
         outcome=lambda w: (
             SCENARIOS[INTERACTIONS[w.interactions]["scenario"]]["outcome"]
             if INTERACTIONS[w.interactions]["scenario"]
@@ -131,12 +126,13 @@ rule interactions_figure:
         mem_mb=1000,
         runtime=10,
     params:
-        claims=lambda w: INTERACTIONS[w.interactions]["claims"],
+        claims=lambda w: interactions_family.compared(declared_claims(w.interactions)),
         outcome=lambda w: (
             SCENARIOS[INTERACTIONS[w.interactions]["scenario"]]["outcome"]
             if INTERACTIONS[w.interactions]["scenario"]
             else None
         ),
+        level=config["reproduction"]["level"],
         title=lambda w: w.interactions,
         code=code_hash("scripts/interactions_figure.py"),
     script:

@@ -14,7 +14,6 @@ for _name, _block in SELECTION.items():
             for file in (
                 "scores.csv",
                 "agreement.csv",
-                "claims.csv",
                 "table.md",
                 "table.tex",
                 "selection_scores.png",
@@ -109,7 +108,6 @@ rule selection_summary:
             category="Model selection",
             subcategory="{selection}",
         ),
-        claims="results/{selection}/claims.csv",
         table_md="results/{selection}/table.md",
         table_tex="results/{selection}/table.tex",
     log:
@@ -175,6 +173,7 @@ rule selection_figure:
         runtime=10,
     params:
         outcome=lambda w: SELECTION[w.selection]["outcome"],
+        level=config["reproduction"]["level"],
         title=lambda w: w.selection,
         code=code_hash("scripts/selection_figure.py"),
     script:

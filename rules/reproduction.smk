@@ -1,7 +1,42 @@
-# Claims vs findings (results/reproduction.md): every claim of the paper tested by a measurement of this
-# run's experiments (config `experiments`), with verdicts from the criteria in config `reproduction`.
-# Claims of an experiment the run does not include are listed as not measured.
+# Claims vs findings. One generic `claims` job per experiment: its family's claims module (advtransfer/families/
+# <family>/claims.py, found through the family table) judges the declared claims on the experiment's tables and
+# writes claims.csv, checks.csv and fidelity.csv; `reproduction` gathers those of the run's experiments into
+# results/reproduction.md. Neither rule names a family.
 REPRODUCTION_OUTPUTS = ["results/reproduction.md", "results/reproduction.csv"]
+
+
+rule claims:
+    input:
+        unpack(claims_files),
+    output:
+        claims=report(
+            "results/{exp}/claims.csv",
+            caption="../report/claims.rst",
+            category="Reproduction",
+            subcategory="{exp}",
+        ),
+        checks="results/{exp}/checks.csv",
+        fidelity="results/{exp}/fidelity.csv",
+    log:
+        "results/{exp}/logs/claims.log",
+    benchmark:
+        "results/{exp}/benchmarks/claims.tsv"
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        family_module=lambda w: f"{EXPERIMENTS[w.exp][0].module}.claims",
+        block=lambda w: EXPERIMENTS[w.exp][1],
+        declared=lambda w: declared_claims(w.exp),
+        protocol=config["reproduction"],
+        code=code_hash("scripts/claims.py"),
+        family_code=lambda w: import_path_hash(f"{EXPERIMENTS[w.exp][0].module}.claims"),
+    script:
+        "../scripts/claims.py"
 
 
 rule reproduction:
@@ -26,13 +61,14 @@ rule reproduction:
         mem_mb=1000,
         runtime=10,
     params:
-        criteria=config["reproduction"],
-        scenarios=[(name, SCENARIOS[name]["outcome"]) for name in RUN_SCENARIOS],
-        attributes=[(name, ATTRIBUTES[name]["outcome"]) for name in RUN_ATTRIBUTES],
-        tasks=RUN_TASKS,
-        robustness=RUN_ROBUSTNESS,
-        interactions=RUN_INTERACTIONS,
-        selection=RUN_SELECTION,
+        protocol=config["reproduction"],
+        not_run=[
+            f.name
+            for f in FAMILIES
+            if not any(
+                EXPERIMENTS.get(n, (None,))[0] == f for n in config["experiments"]
+            )
+        ],
         code=code_hash("scripts/reproduction.py"),
     script:
         "../scripts/reproduction.py"

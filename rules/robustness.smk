@@ -4,6 +4,8 @@
 # their teacher, a target reference, tau metrics per source) for the generic stages; here: each source's
 # robustness on the source task, each retraining scheme's target model and its robustness, the summary,
 # table and figure.
+from advtransfer.families.robustness import claims as robustness_family
+
 for _name, _block in ROBUSTNESS.items():
     robustness.expand_all_classes(_block)
     for _key, _problem in robustness.config_problems(_block):
@@ -14,7 +16,6 @@ for _name, _block in ROBUSTNESS.items():
             f"results/{_name}/{file}"
             for file in (
                 "robustness.csv",
-                "claims.csv",
                 "table.md",
                 "table.tex",
                 "robustness.png",
@@ -131,12 +132,6 @@ rule robustness_summary:
             category="Robustness transfer",
             subcategory="{robustness}",
         ),
-        claims=report(
-            "results/{robustness}/claims.csv",
-            caption="../report/robustness_claims.rst",
-            category="Robustness transfer",
-            subcategory="{robustness}",
-        ),
         table_md="results/{robustness}/table.md",
         table_tex="results/{robustness}/table.tex",
     log:
@@ -154,12 +149,10 @@ rule robustness_summary:
         schemes=lambda w: list(ROBUSTNESS[w.robustness]["schemes"]),
         seeds=lambda w: ROBUSTNESS[w.robustness]["seeds"],
         evaluations=lambda w: evaluation_labels(w, "robustness"),
-        claims=lambda w: ROBUSTNESS[w.robustness]["claims"],
-        criteria=config["reproduction"]["robustness"],
-        reproduction={
-            k: config["reproduction"][k]
-            for k in ("n_boot", "level", "seed", "min_correlation", "min_separation")
-        },
+        compared=lambda w: robustness_family.compared(
+            ROBUSTNESS[w.robustness], declared_claims(w.robustness)
+        ),
+        n_boot=config["reproduction"]["n_boot"],
         code=code_hash("scripts/robustness_summary.py"),
     script:
         "../scripts/robustness_summary.py"
@@ -188,7 +181,9 @@ rule robustness_figure:
         mem_mb=1000,
         runtime=10,
     params:
-        claims=lambda w: ROBUSTNESS[w.robustness]["claims"],
+        claims=lambda w: robustness_family.compared(
+            ROBUSTNESS[w.robustness], declared_claims(w.robustness)
+        ),
         radii=lambda w: ROBUSTNESS[w.robustness]["evaluation"]["smoothing"]["radii"],
         title=lambda w: w.robustness,
         code=code_hash("scripts/robustness_figure.py"),

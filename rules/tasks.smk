@@ -4,6 +4,8 @@
 # ordinal normalisation), a tau matrix between the encoders' features, the knowledge-transfer affinity
 # (a decoder of every task on every frozen encoder), and the two task trees with their agreement; or takes a
 # user's `zoo` of task networks and images (adversarial views only: a zoo brings no labels).
+from advtransfer.families.tasks import claims as tasks_claims
+
 for _name, _block in TASKS_BLOCKS.items():
     for _key, _problem in affinity.block_problems(_block):
         _fail(f"tasks.{_name}.{_key}", _problem)
@@ -212,6 +214,7 @@ rule task_figure:
             else f"results/{w.tasks}/affinity.csv"
         ),
         trees="results/{tasks}/trees.csv",
+        claims="results/{tasks}/claims.csv",
     output:
         png=report(
             "results/{tasks}/figure4.png",
@@ -234,6 +237,12 @@ rule task_figure:
     params:
         kinds=lambda w: affinity.task_kinds(TASKS_BLOCKS[w.tasks]),
         clustering=lambda w: TASKS_BLOCKS[w.tasks]["clustering"],
+        primary_name=lambda w: tasks_claims.view_name(
+            declared_claims(w.tasks)["tasks_agree"]["primary"]
+        ),
+        primary_normalisation=lambda w: declared_claims(w.tasks)["tasks_agree"][
+            "primary"
+        ]["normalisation"],
         code=code_hash("scripts/task_figure.py"),
     script:
         "../scripts/task_figure.py"

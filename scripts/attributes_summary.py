@@ -10,7 +10,7 @@ import pandas as pd
 from advtransfer.attributes import defining_rank_check
 from advtransfer.io import json_scalars, load_json, save_csv
 from advtransfer.scenarios import ADVERSARIAL_METRICS
-from advtransfer.stats import outcome_spread, rank_correlations
+from advtransfer.stats import outcome_separation, rank_correlations
 from advtransfer.tables import attribute_table, write_table
 
 p = sm.params
@@ -29,11 +29,12 @@ for job, metrics_path, probe_path, source_path in zip(p.rows, sm.input.metrics, 
             **json_scalars(metrics_path),
             **json_scalars(probe_path),
             "reference_val_accuracy": reference["val_accuracy"],
+            "reference_n_classes": len(reference["classes"]),
         }
     )
 summary = pd.DataFrame(rows).sort_values(["source", "seed"], ignore_index=True)
 metrics = list(ADVERSARIAL_METRICS)
-design = outcome_spread(summary, p.outcomes)
+design = outcome_separation(summary, p.outcomes)
 correlations = pd.concat(
     [rank_correlations(summary, metrics, outcome=o, cluster="seed", n_boot=p.n_boot, seed=0) for o in p.outcomes],
     ignore_index=True,
@@ -45,13 +46,13 @@ save_csv(sm.output.correlations, correlations)
 save_csv(sm.output.check, check)
 chosen = design.set_index("outcome").loc[p.outcome]
 notes = [
-    f"Design check (before any correlation): the {int(chosen.n_sources)} attributes' mean {p.outcome} differ "
-    f"by {chosen.between_sd:.4f} (SD across attributes), {chosen.spread:.1f} times the standard error of a "
-    f"{int(chosen.n_seeds)}-seed mean (one-way ANOVA p = {chosen.anova_p:.2g}); every outcome's spread is in "
-    "design.csv.",
+    f"Design check (before any correlation): the {int(chosen.n_units)} attributes' mean {p.outcome} spans "
+    f"{chosen.difference:.3f} ({chosen.highest} {chosen.highest_mean:.3f} to {chosen.lowest} "
+    f"{chosen.lowest_mean:.3f}), {chosen.separation:.1f} seed standard deviations (one-way ANOVA p = "
+    f"{chosen.anova_p:.2g}); every outcome's separation is in design.csv.",
     f"Reference: identity classifier, validation accuracy {reference['val_accuracy']:.3f} over "
-    f"{len(reference['classes'])} identities. Knowledge transfer: identity probes on each frozen attribute "
-    "model's features, scored on held-out images of the same identities.",
+    f"{len(reference['classes'])} identities (chance {1 / len(reference['classes']):.3f}). Knowledge transfer: "
+    "identity probes on each frozen attribute model's features, scored on held-out images of the same identities.",
 ]
 tables = attribute_table(
     summary, correlations, check, rank_by=p.rank_by, outcome=p.outcome, outcomes=p.outcomes, top=p.top, notes=notes

@@ -14,5 +14,6 @@ n = summary.loc[summary["side"] != "scenario", ["n_seeds", "n_images"]].max()
 title = (f"{p.title}: multi-order interactions (Ren et al. 2021) of {summary['group'].nunique()} model groups, "
          f"up to {n['n_seeds']} seeds and {n['n_images']} images each\n"
          "which orders of interaction do attacks change, and do robust models rely on low orders?")  # fmt: skip
-save_figure(interaction_figure(summary, view, claims=p.claims, outcome=p.outcome, title=title),
+level = p.level  # the summary's bootstrap level
+save_figure(interaction_figure(summary, view, claims=p.claims, outcome=p.outcome, title=title, level=level),
             sm.output.png, sm.output.pdf)  # fmt: skip

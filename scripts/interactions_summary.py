@@ -1,6 +1,6 @@
 """Rule interactions_summary: interactions.csv (strength, normalised profile and attack-induced change per
-order, with two-level bootstrap intervals), profiles.csv (every model's per-image rows), claims.csv (Ren et
-al.'s claims with verdicts), orders_vs_tau.csv (a scenario's sources: high-order share next to tau1 / tau2 /
+order, with two-level bootstrap intervals), profiles.csv (every model's per-image rows; Ren et al.'s claims are
+judged on it by the `claims` job), orders_vs_tau.csv (a scenario's sources: high-order share next to tau1 / tau2 /
 alpha and the knowledge-transfer outcome) and the tables."""
 
 from _job import log, sm  # noqa: I001 - the preamble first
@@ -8,7 +8,6 @@ from _job import log, sm  # noqa: I001 - the preamble first
 import pandas as pd
 
 from advtransfer import interaction_jobs, interactions, stats, tables
-from advtransfer import reproduction as rp
 from advtransfer.io import save_csv
 
 p = sm.params
@@ -20,7 +19,6 @@ for name, path in zip(p.names, sm.input.profiles):
     frames.append(pd.read_csv(path).assign(side=side, group=group, seed=seed))
 profiles = pd.concat(frames, ignore_index=True)
 summary = interactions.order_summary(profiles, r["n_boot"], r["level"], r["seed"])
-claims = pd.DataFrame(rp.interaction_claims(experiment, profiles, p.claims, r), columns=rp.COLUMNS)
 shares = interactions.model_shares(profiles, p.claims["high"])
 metrics = ["tau1", "tau2", "tau1_tau2", "alpha", "cross_adv_loss"]
 view, correlations = pd.DataFrame(columns=["source", "seed", "high_order_share"]), pd.DataFrame()
@@ -33,8 +31,6 @@ if sm.input.scenario:
     log.info("high-order share vs tau and %s:\n%s", p.outcome, correlations.to_string())
 save_csv(sm.output.summary, summary)
 save_csv(sm.output.profiles, profiles)
-save_csv(sm.output.claims, claims)
 save_csv(sm.output.view, view)
 tables.write_table(sm.output.table_md, sm.output.table_tex,
-                   tables.interaction_tables(summary, shares, claims, view, correlations, p.claims))  # fmt: skip
-log.info("claims:\n%s", claims[["claim_id", "value", "lo", "hi", "verdict"]].to_string())
+                   tables.interaction_tables(summary, shares, view, correlations, p.claims))  # fmt: skip

@@ -1,15 +1,14 @@
 """Rule robustness_summary: robustness.csv (one row per source scheme, seed and retraining scheme: the source's
 robustness on the source task, its training time, the retrained model's robustness on the target task, and
-the source's tau1 / tau2 / alpha and cross adversarial loss against the target reference), the claims of
-Kopetzki et al. and the RRM paper with their verdicts (claims.csv), and the tables."""
+the source's tau1 / tau2 / alpha and cross adversarial loss against the target reference) and the tables; the
+claims of Kopetzki et al. and the RRM paper are the `claims` job's."""
 
-from _job import log, sm  # noqa: I001 - the preamble first
+from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
 from advtransfer import robustness
 from advtransfer.io import json_scalars, load_json, save_csv
-from advtransfer.reproduction import COLUMNS, robustness_claims
 from advtransfer.scenarios import ADVERSARIAL_METRICS
 from advtransfer.stats import rank_correlations
 from advtransfer.tables import robustness_tables, write_table
@@ -26,16 +25,11 @@ summary = robustness.summary_frame(
     metrics=metrics,
 )
 summary.insert(0, "experiment", sm.wildcards.robustness)
-criteria = dict(p.criteria)
-claims = pd.DataFrame(
-    robustness_claims(sm.wildcards.robustness, summary, p.claims, {**p.reproduction, "robustness": criteria}),
-    columns=COLUMNS,
-)  # fmt: skip
-eps = p.claims["eps"]
+eps = p.compared["eps"]
 target = robustness.pgd_column("target", eps)
 correlations = pd.concat(
     [rank_correlations(frame, list(ADVERSARIAL_METRICS), outcome=target, cluster="seed",
-                       n_boot=p.reproduction["n_boot"], seed=0).assign(outcome=f"{target} after {retrain}")
+                       n_boot=p.n_boot, seed=0).assign(outcome=f"{target} after {retrain}")
      for retrain, frame in summary.groupby("retrain", sort=False)],
     ignore_index=True,
 )  # fmt: skip
@@ -43,6 +37,4 @@ radius = [c for c in summary.columns if c.startswith("source_certified_accuracy_
 shown = ["source_clean_accuracy", robustness.pgd_column("source", eps), *radius[1:2], "train_cpu_seconds",
          "target_clean_accuracy", target, *[c.replace("source_", "target_") for c in radius[1:2]]]  # fmt: skip
 save_csv(sm.output.summary, summary)
-save_csv(sm.output.claims, claims)
-write_table(sm.output.table_md, sm.output.table_tex, robustness_tables(summary, claims, correlations, columns=shown))
-log.info("claims:\n%s", claims[["claim_id", "value", "lo", "hi", "verdict"]].to_string())
+write_table(sm.output.table_md, sm.output.table_tex, robustness_tables(summary, correlations, columns=shown))

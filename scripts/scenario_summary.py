@@ -1,5 +1,5 @@
 """Rule scenario_summary: one row per source and seed; the design check (does each knowledge outcome
-separate the closest from the farthest source beyond the seed noise?); rank correlations of every
+span the sources by more than the seed noise?); rank correlations of every
 adversarial metric with every knowledge outcome; tables."""
 
 from _job import log, sm  # noqa: I001 - the preamble first
@@ -48,10 +48,10 @@ save_csv(sm.output.design, design)
 save_csv(sm.output.correlations, correlations)
 chosen = design.set_index("outcome").loc[p.outcome]
 notes = [
-    f"Design check (before any correlation): {p.outcome} of the closest source ({chosen.closest}, "
-    f"{chosen.closest_mean:.3f}) minus the farthest ({chosen.farthest}, {chosen.farthest_mean:.3f}) is "
-    f"{chosen.difference:+.3f}, {chosen.separation:.1f} seed standard deviations (pooled seed SD "
-    f"{chosen.seed_sd:.4f}); every outcome's separation is in design.csv."
+    f"Design check (before any correlation): the sources' mean {p.outcome} spans {chosen.difference:.3f} "
+    f"({chosen.highest} {chosen.highest_mean:.3f} to {chosen.lowest} {chosen.lowest_mean:.3f}), "
+    f"{chosen.separation:.1f} seed standard deviations (pooled seed SD {chosen.seed_sd:.4f}); every outcome's "
+    "separation is in design.csv."
 ]
 if summary["features_underdetermined"].any():
     n, m = int(summary["n_metric_images"].min()), int(summary["feature_dim"].max())

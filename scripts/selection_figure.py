@@ -9,7 +9,8 @@ from advtransfer.plots import save_figure, selection_agreement_figure, selection
 
 p = sm.params
 candidates, agreement = pd.read_csv(sm.input.scores), pd.read_csv(sm.input.agreement)
-save_figure(selection_scores_figure(candidates, agreement, outcome=p.outcome, title=p.title),
+level = p.level  # the summary's bootstrap level
+save_figure(selection_scores_figure(candidates, agreement, outcome=p.outcome, title=p.title, level=level),
             sm.output.scores_png, sm.output.scores_pdf)  # fmt: skip
-save_figure(selection_agreement_figure(agreement, outcome=p.outcome, title=p.title),
+save_figure(selection_agreement_figure(agreement, outcome=p.outcome, title=p.title, level=level),
             sm.output.agreement_png, sm.output.agreement_pdf)  # fmt: skip

@@ -1,6 +1,6 @@
 """Rule selection_summary: one row per candidate with every score, its knowledge-transfer outcomes and what each
 score cost (scores.csv); each score's agreement with each outcome, ranked, with cluster-bootstrap intervals and
-its cost to rank all candidates (agreement.csv); the claims (claims.csv) and the tables."""
+its cost to rank all candidates (agreement.csv) and the tables; the claims are the `claims` job's."""
 
 from _job import log, sm  # noqa: I001 - the preamble first
 
@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from advtransfer import reproduction, selection
+from advtransfer import selection
 from advtransfer.io import json_scalars, load_json, save_csv
 from advtransfer.selection_jobs import zoo_candidate
 from advtransfer.tables import selection_tables, write_table
@@ -42,12 +42,9 @@ agreement = pd.concat(
 ).merge(costs[["score", "wall_seconds", "cpu_seconds"]], on="score")
 agreement["rank"] = agreement.groupby("outcome")["weighted_kendall"].rank(ascending=False, method="min")
 agreement = agreement.sort_values(["outcome", "rank"], kind="stable", ignore_index=True)
-claims = reproduction.selection_claims(sm.wildcards.selection, frame, agreement, p.outcome, p.reproduction)
-claims = pd.DataFrame(claims, columns=reproduction.COLUMNS)
 columns = ["candidate", "kind", "source", "seed", "cluster", *p.outcomes, *selection.SCORES,
            *[c for c in frame.columns if c.endswith("_seconds")]]  # fmt: skip
 save_csv(sm.output.scores, frame[[c for c in columns if c in frame.columns]])
 save_csv(sm.output.agreement, agreement)
-save_csv(sm.output.claims, claims)
-write_table(sm.output.table_md, sm.output.table_tex, selection_tables(agreement, claims, outcome=p.outcome))
+write_table(sm.output.table_md, sm.output.table_tex, selection_tables(agreement, outcome=p.outcome))
 log.info("agreement with %s:\n%s", p.outcome, agreement[agreement["outcome"] == p.outcome].to_string())

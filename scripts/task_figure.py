@@ -13,8 +13,13 @@ tasks, kinds = list(p.kinds), dict(p.kinds)
 affinity = pd.read_csv(sm.input.affinity) if sm.input.affinity else None
 views, reference_name, reference = task_views(pd.read_csv(sm.input.atm), pd.read_csv(sm.input.tau), affinity, tasks)
 trees = pd.read_csv(sm.input.trees)
-first = next(iter(views))
-links = {f"adversarial transferability ({first})": safe_linkage(views[first], c["method"], c["metric"])[0],
+first = p.primary_name  # the declared primary view of the claim (config claims.tasks.tasks_agree)
+claims = pd.read_csv(sm.input.claims)
+row = claims[(claims["claim_id"] == "tasks_agree") & (claims["role"] == "primary")]
+statistic = (f"\nMantel: Spearman {row['value'].iloc[0]:+.2f} with the affinity ('{p.primary_normalisation}' "
+             f"normalisation), p = {row['p_value'].iloc[0]:.2g}: {row['verdict'].iloc[0]}" if len(row) else "")
+links = {f"adversarial transferability, declared primary view: {first}{statistic}":
+         safe_linkage(views[first], c["method"], c["metric"])[0],
          reference_name: safe_linkage(reference, c["method"], c["metric"])[0]}  # fmt: skip
 entropy = pd.concat([
     trees[["view", "k", "entropy"]],

@@ -14,7 +14,7 @@ from scipy import stats as sps
 from advtransfer import attributes as A
 from advtransfer.data import disjoint_pools
 from advtransfer.registry import SHAPES_LABELLINGS
-from advtransfer.stats import outcome_spread
+from advtransfer.stats import outcome_separation
 from tests.test_workflow import job_counts
 from tests.workflow_helpers import REPO, snakemake
 
@@ -78,18 +78,20 @@ def test_top_attributes_ranks_by_the_metric_and_reports_the_outcome_rank():
     )
 
 
-def test_outcome_spread_is_the_square_root_of_the_anova_f():
+def test_outcome_separation_reports_the_anova_beside_the_seed_sd_range():
     rng = np.random.default_rng(0)
     groups = {s: rng.normal(mu, 0.05, 3) for s, mu in zip("abcd", [0.5, 0.6, 0.7, 0.9])}
     frame = pd.DataFrame([dict(source=s, seed=i, y=v) for s, vs in groups.items() for i, v in enumerate(vs)])
-    row = outcome_spread(frame, ["y"]).iloc[0]
+    row = outcome_separation(frame, ["y"]).iloc[0]
     anova = sps.f_oneway(*groups.values())
-    assert row.spread**2 == pytest.approx(anova.statistic, rel=1e-12)
     assert row.anova_p == pytest.approx(anova.pvalue, rel=1e-12)
-    assert row.n_sources == 4 and row.n_seeds == 3
-    assert row.seed_sd == pytest.approx(np.sqrt(np.mean([np.var(v, ddof=1) for v in groups.values()])))
-    single = outcome_spread(frame[frame["seed"] == 0], ["y"]).iloc[0]  # one seed: no noise estimate
-    assert math.isnan(single.spread) and math.isnan(single.anova_p)
+    assert row.n_units == 4 and row.n_seeds == 3
+    seed_sd = np.sqrt(np.mean([np.var(v, ddof=1) for v in groups.values()]))
+    means = {s: v.mean() for s, v in groups.items()}
+    assert row.seed_sd == pytest.approx(seed_sd)
+    assert row.separation == pytest.approx((max(means.values()) - min(means.values())) / seed_sd)
+    single = outcome_separation(frame[frame["seed"] == 0], ["y"]).iloc[0]  # one seed: no noise estimate
+    assert math.isnan(single.separation) and math.isnan(single.anova_p)
 
 
 # ---------------------------------------------------------------------------------- jobs and checks
@@ -142,7 +144,7 @@ def attribute_jobs(n_sources: int, n_seeds: int) -> dict[str, int]:
     """Jobs of one attributes experiment, besides its `dataset` job."""
     n = n_sources * n_seeds
     return {"split": n_sources + 1, "train": n + 1, "attack": n, "metrics": n, "probe": n,
-            "attributes_summary": 1, "attributes_figure": 1}  # fmt: skip
+            "attributes_summary": 1, "attributes_figure": 1, "claims": 1}  # fmt: skip
 
 
 @pytest.mark.workflow
@@ -201,36 +203,41 @@ def test_tiny_attributes_run_produces_every_output(tiny_attributes):
     assert bool(((probe >= 0) & (probe <= 1)).all())
 
 
-# ------------------------------------------------------------------------------------- reproduction
-CRITERIA = {"level": 0.95, "n_boot": 300, "seed": 0, "min_correlation": 0.0, "min_separation": 5.0,
-            "identity_rtol": 1e-6, "range_tolerance": 1e-9, "metrics": ["tau1_tau2"]}  # fmt: skip
-
-
-def _attribute_summary(effect: float) -> pd.DataFrame:
-    """Six attributes x three seeds; knowledge rises with tau1_tau2 by ``effect`` per step; a, b, c define identity."""
+# ------------------------------------------------------------------------------------- claims
+def _attribute_summary(effect: float, attributes: str = "abcdef") -> pd.DataFrame:
+    """Attributes x three seeds; knowledge rises with tau1_tau2 by ``effect`` per step; a, b, c define identity."""
     rng = np.random.default_rng(1)
     rows = []
-    for i, source in enumerate("abcdef"):
+    for i, source in enumerate(attributes):
         for seed in range(3):
             tau = 0.9 - 0.1 * i + rng.normal(0, 0.01)
             rows.append(dict(source=source, seed=seed, defines_identity=source in "abc", tau1_tau2=tau,
-                             tau1_tau2_logits=tau,
-                             probe_accuracy=0.5 + effect * (5 - i) + rng.normal(0, 0.01)))  # fmt: skip
+                             tau1_tau2_logits=tau, cross_adv_loss=tau, reference_val_accuracy=0.8,
+                             reference_n_classes=30, probe_accuracy=0.5 + effect * (5 - i) + rng.normal(0, 0.01),
+                             probe_accuracy_k10=0.3 + effect * (5 - i) + rng.normal(0, 0.01)))  # fmt: skip
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize(("effect", "verdicts"), [(0.05, {"reproduced"}), (0.0, {"inconclusive", "reproduced"})])
-def test_attribute_claims_need_the_design_check_and_report_the_truth_check(effect, verdicts):
-    from advtransfer import reproduction as rp
+@pytest.mark.parametrize("effect", [0.05, 0.0])
+def test_attribute_claims_need_the_design_check_and_test_the_truth(effect):
+    from advtransfer import claims as C
+    from advtransfer import config as configuration
+    from advtransfer.families.attributes import claims as family
 
-    summary = _attribute_summary(effect)
-    design = outcome_spread(summary, ["probe_accuracy"])
-    check = A.defining_rank_check(summary, ["tau1_tau2"])
-    claims = {c["claim_id"]: c for c in rp.attribute_claims("x", summary, design, check, "probe_accuracy", CRITERIA)}
-    assert set(claims) == {"attributes_transfer_tau1_tau2", "defining_first_tau1_tau2"}
-    transfer = claims["attributes_transfer_tau1_tau2"]
+    config = configuration.validate(configuration.load([configuration.ROOT / "config.yaml"]))
+    block = {**config["attributes"]["shapes_attributes"], "identity_defining": ["a", "b", "c"]}
+    declared = C.declarations(config["claims"]["attributes"], None)
+    protocol = {**config["reproduction"], "n_perm": 999}
+    out = family.claims("x", block, {"summary": _attribute_summary(effect)}, declared, protocol)
+    claims = out["claims"][out["claims"]["role"] == "primary"].set_index("claim_id")
+    assert set(claims.index) == {"attributes_transfer", "defining_first"}
     # with no effect the attributes differ only by seed noise: the design check fails, the claim is inconclusive
-    assert transfer["verdict"] == ("reproduced" if effect else "inconclusive")
-    assert claims["defining_first_tau1_tau2"]["verdict"] == "reproduced"  # a, b, c have the largest tau on every seed
-    assert claims["defining_first_tau1_tau2"]["value"] == 1.0
-    assert {c["verdict"] for c in claims.values()} <= verdicts
+    assert claims.loc["attributes_transfer", "verdict"] == ("reproduced" if effect else "inconclusive")
+    # a, b, c have the largest tau on every seed: AUC 1, and 1 of C(6, 3) = 20 labellings: the smallest p is
+    # 1/20 > 0.025, so six attributes (three defining) cannot reach the level
+    assert claims.loc["defining_first", "value"] == 1.0
+    assert claims.loc["defining_first", "min_p"] == pytest.approx(1 / 20)
+    assert claims.loc["defining_first", "verdict"] == "underpowered"
+    assert "chance 0.033" in claims.loc["attributes_transfer", "note"]
+    eight = family.claims("x", block, {"summary": _attribute_summary(effect, "abcdefgh")}, declared, protocol)
+    assert eight["claims"].set_index("claim_id").loc["defining_first"].iloc[0]["verdict"] == "reproduced"

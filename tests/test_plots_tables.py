@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advtransfer.plots import FIGURE3_SCATTER_METRICS, figure3, save_figure
+from advtransfer.plots import FIGURE3_BAR_METRICS, FIGURE3_SCATTER_METRICS, figure3, save_figure
 from advtransfer.stats import rank_correlations
 from advtransfer.tables import TABLE_COLUMNS, scenario_table, write_table
 
@@ -46,6 +46,12 @@ def titles(fig) -> list[str]:
     return [ax.get_title() for ax in fig.axes]
 
 
+def panel(fig, label: str):
+    """The axes figure3 labels ``label`` ('bars:<column>', 'scatter:<metric>', 'key')."""
+    (ax,) = [ax for ax in fig.axes if ax.get_label() == label]
+    return ax
+
+
 # --------------------------------------------------------------------------------------------- figure
 
 
@@ -61,17 +67,41 @@ def test_figure3_renders_and_saves_png_and_pdf(three_seeds, tmp_path):
 
 def test_figure3_orders_sources_by_outside_fraction_and_labels_them(three_seeds):
     summary, correlations = three_seeds
-    bars = figure3(summary, correlations, "x").axes[0]
-    labels = [t.get_text() for t in bars.get_xticklabels()]
-    assert [label.split("\n")[0] for label in labels] == SOURCES
-    assert labels[1].endswith("25% outside")
-    assert bars.get_ylabel() and bars.get_xlabel() and bars.get_legend() is not None
+    fig = figure3(summary, correlations, "x")
+    for column in [*FIGURE3_BAR_METRICS, "probe_accuracy"]:
+        bars = panel(fig, f"bars:{column}")
+        labels = [t.get_text() for t in bars.get_xticklabels()]
+        assert [label.split(" (")[0] for label in labels] == SOURCES
+        assert labels[1].endswith("(25%)")
+        assert bars.get_ylabel() and bars.get_title().startswith("(a)")
+    assert "knowledge transfer" in panel(fig, "bars:probe_accuracy").get_title()
+    key = panel(fig, "key").get_legend()
+    text = "\n".join(t.get_text() for t in key.get_texts()) + key.get_title().get_text()
+    for what in ("mean over 3 seeds", "min to max", "single seeds", "seed 0", "animals25 (25% outside)", "colour"):
+        assert what in text, what
+
+
+def test_figure3_every_quantity_fills_its_own_axis():
+    """tau1 tau2 (a product of two small values) and every other quantity: the tallest bar spans at least half
+    of its panel's y axis (the old shared 0-1 axis drew tau1 tau2 at 2% of its height), and no two quantities'
+    panels share a y axis."""
+    summary = summary_frame(3).assign(tau1_tau2=lambda f: 0.02 * f["tau1_tau2"])  # values around 0.002-0.01
+    fig = figure3(summary, rank_correlations(summary, METRICS, n_boot=50), "x")
+    panels = [panel(fig, f"bars:{c}") for c in [*FIGURE3_BAR_METRICS, "probe_accuracy"]]
+    for ax in panels:
+        heights = [patch.get_height() for patch in ax.patches]
+        low, high = ax.get_ylim()
+        assert len(heights) == len(SOURCES) and max(heights) / (high - low) >= 0.5, ax.get_label()
+        assert ax.get_ylabel(), ax.get_label()
+    assert all(len(ax.get_shared_y_axes().get_siblings(ax)) == 1 for ax in panels)
+    outcome = panel(fig, "bars:probe_accuracy")
+    assert all(patch.get_hatch() for patch in outcome.patches) and outcome.get_ylim()[1] >= 1.0
 
 
 def test_figure3_scatter_panels_show_one_point_per_source_and_seed_and_the_correlations(three_seeds):
     summary, correlations = three_seeds
     fig = figure3(summary, correlations, "x")
-    scatters = fig.axes[1 : 1 + len(FIGURE3_SCATTER_METRICS)]
+    scatters = [panel(fig, f"scatter:{metric}") for metric in FIGURE3_SCATTER_METRICS]
     for ax, metric in zip(scatters, FIGURE3_SCATTER_METRICS):
         points = np.concatenate([c.get_offsets() for c in ax.collections])
         assert len(points) == len(summary)

@@ -9,7 +9,10 @@ import pytest
 import torch
 import yaml
 
-from advtransfer import evaluation, reproduction, robustness
+from advtransfer import claims as C
+from advtransfer import config as configuration
+from advtransfer import evaluation, robustness
+from advtransfer.families.robustness import claims as family
 from advtransfer.models import SmallCNN
 from tests.workflow_helpers import REPO, copy_workflow, snakemake
 
@@ -19,7 +22,7 @@ BLOCK = yaml.safe_load((REPO / "tests/configs/tiny_robustness.yaml").read_text()
 def block(**changes):
     """The tiny block with the schema's defaults that the code reads filled in, and ``changes``."""
     b = {**BLOCK, "reference_seed": 0, "reference_train": None, "metrics": BLOCK["metrics"],
-         "claims": {**BLOCK["claims"]}}  # fmt: skip
+         "claims": dict(BLOCK["claims"])}  # fmt: skip
     b["target"] = {**b["target"]}
     b["split"] = {"source_pool_fraction": None, **b["split"]}
     b.update(changes)
@@ -58,14 +61,27 @@ def test_config_problems_name_the_key():
     bad = block()
     bad["schemes"] = {**bad["schemes"], "rrm": {"objective": "rrm", "params": {"lam": 1.0}, "teacher": "nope"},
                       "x": {"objective": "ce", "teacher": "pgd_at"}}  # fmt: skip
-    bad["claims"] = {**bad["claims"], "robust": "madry", "eps": 0.3}
     bad["target"] = {**bad["target"], "classes": ["6", "seven"]}
     bad["evaluation"] = {**bad["evaluation"], "apgd": {"n_iter": 5, "eps": [0.25]}}
     keys = [k for k, _ in robustness.config_problems(bad)]
     assert "evaluation.apgd.eps" in keys
     assert "schemes.rrm.teacher" in keys and "schemes.x.teacher" in keys
-    assert "claims.robust" in keys and "claims.eps" in keys and "target.classes" in keys
+    assert "target.classes" in keys
     assert robustness.config_problems(block()) == []
+
+
+CONFIG = configuration.validate(configuration.load([configuration.ROOT / "config.yaml"]))
+
+
+def declared(eps=0.1):
+    return C.declarations(CONFIG["claims"]["robustness"], {cid: {"primary": {"eps": eps}} for cid in
+                                                           ("robustness_transfers", "retraining_minor", "rrm_robust")})
+
+
+def test_claims_problems_name_an_eps_the_block_does_not_attack_at():
+    assert family.claims_problems(block(), declared(0.1), CONFIG) == []
+    problems = dict(family.claims_problems(block(), declared(0.3), CONFIG))
+    assert "robustness_transfers.primary.eps" in problems and "[0.1, 0.2]" in problems["rrm_robust.primary.eps"]
 
 
 def test_retrained_names_round_trip():
@@ -98,71 +114,72 @@ def frame(values, schemes=("a", "b"), retrains=("probe", "finetune"), seeds=(0, 
 def test_retrain_effect_ratio_by_hand():
     f = frame({("a", "probe"): 0.2, ("a", "finetune"): 0.3, ("b", "probe"): 0.6, ("b", "finetune"): 0.7})
     # retraining means 0.405, 0.505 (SD 0.0707); scheme means 0.255, 0.655 (SD 0.283): ratio 0.25
-    assert robustness.retrain_effect_ratio(f, "t") == pytest.approx(0.25)
+    assert family.effect_ratio(f, "t") == pytest.approx(0.25)
     g = frame({("a", "probe"): 0.2, ("a", "finetune"): 0.6, ("b", "probe"): 0.2, ("b", "finetune"): 0.6})
-    assert math.isnan(robustness.retrain_effect_ratio(g, "t"))  # the schemes do not differ at all
+    assert math.isnan(family.effect_ratio(g, "t"))  # the schemes do not differ at all
+    assert family.scheme_ratio(f, "t", "a", "b") == pytest.approx(0.255 / 0.655)
 
 
-def test_seed_bootstrap_resamples_whole_seeds():
-    f = frame({("a", "probe"): 0.2, ("a", "finetune"): 0.3, ("b", "probe"): 0.6, ("b", "finetune"): 0.7})
-    value, lo, hi = robustness.seed_bootstrap(f, lambda x: x["t"].mean(), n_boot=200, level=0.95, seed=0)
-    assert value == pytest.approx(f["t"].mean())
-    assert lo == pytest.approx(0.45) and hi == pytest.approx(0.46)  # all seed 0 / all seed 1 at the extremes
-    one = f[f["seed"] == 0]
-    assert all(math.isnan(v) for v in robustness.seed_bootstrap(one, lambda x: x["t"].mean(), 50, 0.95, 0)[1:])
+SCHEMES = ("ce", "noise", "fast_at", "pgd_at", "rrm")
+PROTOCOL = {**CONFIG["reproduction"], "n_perm": 999}
 
 
-def summary(source_robust, target_robust, cpu):
-    """A robustness.csv with the columns the claims read: per scheme its source / target robust accuracy and
-    its training CPU seconds, the same for 3 seeds up to small offsets, three retraining schemes."""
+def judged(s):
+    out = family.claims("x", block(schemes={k: {"objective": k} for k in SCHEMES}), {"summary": s}, declared(),
+                        PROTOCOL)  # fmt: skip
+    return out["claims"][out["claims"]["role"] == "primary"].set_index("claim_id")
+
+
+def summary6(source_robust, target_robust, cpu, seeds=6):
+    """:func:`summary` with six seeds: enough for the sign-flip claims to reach their level."""
     rows = []
     for scheme in source_robust:
-        for k in range(3):
+        for k in range(seeds):
             for j, retrain in enumerate(robustness.RETRAIN_SCHEMES):
                 rows.append({
-                    "scheme": scheme, "seed": k, "retrain": retrain, "source_clean_accuracy": 0.9,
+                    "scheme": scheme, "seed": k, "retrain": retrain,
                     "source_pgd_accuracy_eps0.1": source_robust[scheme] + 0.002 * k,
-                    "target_pgd_accuracy_eps0.1": target_robust[scheme] + 0.003 * k + 0.001 * j,
+                    "target_pgd_accuracy_eps0.1": target_robust[scheme] + 0.003 * k + 0.001 * j * (k % 2 - 0.5),
                     "train_cpu_seconds": cpu[scheme] * (1 + 0.01 * k),
                 })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-CRITERIA = {"n_boot": 300, "level": 0.95, "seed": 0, "min_correlation": 0.0, "min_separation": 5.0,
-            "robustness": {"rrm_min_robust_ratio": 0.8, "rrm_max_time_ratio": 0.5}}  # fmt: skip
-CLAIMS = {"eps": 0.1, "robust": "pgd_at", "standard": "ce", "rrm": "rrm", "fast": ["fast_at"]}
-
-
 def test_claims_reproduced_when_the_data_say_so():
-    s = summary({"ce": 0.05, "fast_at": 0.5, "pgd_at": 0.7, "rrm": 0.6},
-                {"ce": 0.1, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5},
-                {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 12})
-    rows = {r["claim_id"]: r for r in reproduction.robustness_claims("x", s, CLAIMS, CRITERIA)}
-    assert set(rows) == {"robustness_transfers_probe", "robustness_transfers_finetune",
-                         "robustness_transfers_adv_finetune", "retraining_minor", "rrm_fraction_of_time"}
-    assert rows["robustness_transfers_probe"]["value"] == pytest.approx(1.0)
-    assert rows["robustness_transfers_probe"]["verdict"] == "reproduced"
-    assert rows["retraining_minor"]["verdict"] == "reproduced" and rows["retraining_minor"]["value"] < 0.1
-    assert rows["rrm_fraction_of_time"]["value"] == pytest.approx(0.6 / 0.7, rel=0.01)
-    assert rows["rrm_fraction_of_time"]["verdict"] == "reproduced"
+    rows = judged(summary6({"ce": 0.05, "noise": 0.3, "fast_at": 0.5, "pgd_at": 0.7, "rrm": 0.6},
+                           {"ce": 0.1, "noise": 0.2, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5},
+                           {"ce": 10, "noise": 11, "fast_at": 20, "pgd_at": 60, "rrm": 12}))  # fmt: skip
+    assert set(rows.index) == {"robustness_transfers", "retraining_minor", "rrm_robust", "rrm_cheaper"}
+    assert rows.loc["robustness_transfers", "value"] == pytest.approx(1.0)
+    assert rows.loc["robustness_transfers", "verdict"] == "reproduced"
+    assert rows.loc["retraining_minor", "verdict"] == "reproduced" and rows.loc["retraining_minor", "value"] < 0.1
+    assert rows.loc["rrm_robust", "value"] == pytest.approx(0.6 / 0.7, rel=0.01)
+    assert rows.loc["rrm_robust", "verdict"] == "reproduced" and rows.loc["rrm_cheaper", "verdict"] == "reproduced"
 
 
 def test_claims_not_reproduced_when_the_data_say_otherwise():
-    s = summary({"ce": 0.05, "fast_at": 0.5, "pgd_at": 0.7, "rrm": 0.2},
-                {"ce": 0.6, "fast_at": 0.4, "pgd_at": 0.1, "rrm": 0.5},
-                {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 50})
-    rows = {r["claim_id"]: r for r in reproduction.robustness_claims("x", s, CLAIMS, CRITERIA)}
-    assert rows["robustness_transfers_probe"]["verdict"] == "not reproduced"
-    assert rows["rrm_fraction_of_time"]["verdict"] == "not reproduced"
+    rows = judged(summary6({"ce": 0.05, "noise": 0.3, "fast_at": 0.5, "pgd_at": 0.7, "rrm": 0.2},
+                           {"ce": 0.6, "noise": 0.5, "fast_at": 0.4, "pgd_at": 0.1, "rrm": 0.5},
+                           {"ce": 10, "noise": 11, "fast_at": 20, "pgd_at": 60, "rrm": 50}))  # fmt: skip
+    assert rows.loc["robustness_transfers", "verdict"] == "not reproduced"
+    assert rows.loc["rrm_robust", "verdict"] == "not reproduced"
+    assert rows.loc["rrm_cheaper", "verdict"] == "not reproduced"
+
+
+def test_two_seeds_or_three_schemes_are_underpowered_and_say_what_is_needed():
+    rows = judged(summary6({"ce": 0.05, "pgd_at": 0.7, "rrm": 0.6}, {"ce": 0.1, "pgd_at": 0.6, "rrm": 0.5},
+                           {"ce": 10, "pgd_at": 60, "rrm": 12}, seeds=2))  # fmt: skip
+    assert set(rows["verdict"]) == {"underpowered"}
+    assert "needs at least 5 units" in rows.loc["robustness_transfers", "note"]
+    assert "needs at least 6 seeds" in rows.loc["rrm_robust", "note"]
 
 
 def test_claims_inconclusive_when_the_schemes_do_not_differ_beyond_seed_noise():
-    s = summary({"ce": 0.5, "fast_at": 0.5, "pgd_at": 0.5, "rrm": 0.5},
-                {"ce": 0.1, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5},
-                {"ce": 10, "fast_at": 20, "pgd_at": 60, "rrm": 12})
-    rows = {r["claim_id"]: r for r in reproduction.robustness_claims("x", s, CLAIMS, CRITERIA)}
-    assert rows["robustness_transfers_probe"]["verdict"] == "inconclusive"
-    assert "design check" in rows["robustness_transfers_probe"]["note"]
+    rows = judged(summary6({"ce": 0.5, "noise": 0.5, "fast_at": 0.5, "pgd_at": 0.5, "rrm": 0.5},
+                           {"ce": 0.1, "noise": 0.2, "fast_at": 0.4, "pgd_at": 0.6, "rrm": 0.5},
+                           {"ce": 10, "noise": 11, "fast_at": 20, "pgd_at": 60, "rrm": 12}))  # fmt: skip
+    assert rows.loc["robustness_transfers", "verdict"] == "inconclusive"
+    assert rows.loc["robustness_transfers", "design"].endswith("failed")
 
 
 def test_robustness_of_a_trained_model_is_consistent():
@@ -267,8 +284,10 @@ def test_tiny_robustness_run_produces_every_output(tiny_robustness, tiny_run):
     assert "source_pgd_at_seed0" in teacher
     claims = pd.read_csv(tiny_run / "results" / "reproduction.csv", keep_default_na=False)
     mine = claims[claims["experiment"] == "tinyrobustness"]
-    assert {"retraining_minor", "rrm_fraction_of_time", "robustness_transfers_probe"} <= set(mine["claim_id"])
-    assert set(mine["verdict"]) <= set(reproduction.VERDICTS)
+    assert {"retraining_minor", "rrm_robust", "rrm_cheaper", "robustness_transfers"} <= set(mine["claim_id"])
+    assert set(mine["verdict"]) <= set(C.VERDICTS)
     values = pd.to_numeric(mine["value"], errors="coerce")  # NaN where undefined (e.g. a constant outcome) ...
-    assert (np.isfinite(values) | (mine["verdict"] == "inconclusive")).all()  # ... and then never a verdict
+    assert (np.isfinite(values) | mine["verdict"].isin(["inconclusive", "underpowered"])).all()  # ... no verdict
     assert np.isfinite(values[mine["claim_id"] == "retraining_minor"]).all()
+    # 3 schemes x 2 seeds: every primary view is underpowered, and says what would not be
+    assert set(mine[mine["role"] == "primary"]["verdict"]) == {"underpowered"}

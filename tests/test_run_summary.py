@@ -1,6 +1,6 @@
 """The end-of-run summary (advtransfer.run_summary): experiments, their figures and tables, verdict counts."""
 
-from advtransfer import reproduction, run_summary
+from advtransfer import claims, run_summary
 
 
 def test_summary_lists_existing_figures_and_tables_and_counts_verdicts(tmp_path):
@@ -8,14 +8,15 @@ def test_summary_lists_existing_figures_and_tables_and_counts_verdicts(tmp_path)
     for name in ("figure.png", "table.md", "summary.csv"):
         (tmp_path / "results/a" / name).write_text("x")
     (tmp_path / "results/reproduction.csv").write_text(
-        "experiment,claim_id,verdict\na,c1,reproduced\na,c2,inconclusive\nb,c3,reproduced\n"
+        "experiment,claim_id,role,verdict\na,c1,primary,reproduced\na,c1,secondary,inconclusive\n"
+        "a,c2,primary,inconclusive\nb,c3,primary,reproduced\nb,c4,primary,underpowered\n"
     )
     outputs = {"a": ["results/a/figure.png", "results/a/figure.pdf", "results/a/table.md", "results/a/summary.csv",
                      "results/a/missing.png"], "b": ["results/b/x.csv"]}  # fmt: skip
     text = run_summary.run_summary(["a", "b"], outputs, root=tmp_path)
     assert "  a" in text and "results/a/" in text and "figures: figure.png\n" in text
     assert "tables:  table.md, summary.csv" in text and "missing.png" not in text
-    assert "results/reproduction.md (2 reproduced, 0 not reproduced, 1 inconclusive)" in text
+    assert "results/reproduction.md (2 reproduced, 0 not reproduced, 1 inconclusive, 1 underpowered)" in text
     assert "make report" in text
 
 
@@ -23,5 +24,5 @@ def test_without_a_reproduction_file_there_are_no_counts(tmp_path):
     assert "Claims vs findings" not in run_summary.run_summary(["a"], {"a": []}, root=tmp_path)
 
 
-def test_verdicts_are_the_reproduction_modules():
-    assert run_summary.VERDICTS == reproduction.VERDICTS
+def test_verdicts_are_the_claims_protocols():
+    assert run_summary.VERDICTS == claims.VERDICTS

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from scipy import stats
 
-from advtransfer import reproduction, selection, selection_jobs
+from advtransfer import selection, selection_jobs
+from advtransfer.claims import VERDICTS
 from advtransfer.stats import _resampled
 from tests.workflow_helpers import REPO
 
@@ -108,16 +109,15 @@ def test_agreement_drops_missing_rows_and_a_single_cluster_has_no_interval():
         selection.agreement(frame, ["missing_score"], "outcome")
 
 
-def test_weighted_kendall_difference_is_paired():
+@pytest.mark.parametrize("ties", [False, True])
+def test_weighted_tau_rows_equal_scipy(ties):
     rng = np.random.default_rng(4)
-    frame = candidates(rng, n_seeds=4)
-    frame["tau1_tau2"], frame["logme"] = frame["good"], frame["noise"]
-    value, lo, hi = selection.weighted_kendall_difference(frame, "tau1_tau2", "logme", "outcome", n_boot=300)
-    table = selection.agreement(frame, ["tau1_tau2", "logme"], "outcome", n_boot=10).set_index("score")
-    assert value == pytest.approx(table.loc["tau1_tau2", "weighted_kendall"] - table.loc["logme", "weighted_kendall"])
-    assert 0 < lo <= value <= hi
-    same = selection.weighted_kendall_difference(frame, "logme", "logme", "outcome", n_boot=50)
-    assert same == (0.0, 0.0, 0.0)  # the same draws for both scores
+    x = rng.normal(size=(20, 15))
+    y = rng.normal(size=15)
+    if ties:
+        x, y = np.round(x), np.round(y)
+    expected = [stats.weightedtau(row, y).statistic for row in x]
+    np.testing.assert_allclose(selection.weighted_tau_rows(x, y), expected, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------- costs
@@ -158,29 +158,39 @@ def test_estimator_scores_time_every_estimator():
 
 @pytest.mark.parametrize("sign, verdict", [(1.0, "reproduced"), (-1.0, "not reproduced")])
 def test_selection_claims_reach_both_verdicts(sign, verdict):
+    from advtransfer import claims as C
+    from advtransfer import config as configuration
+    from advtransfer.families.model_selection import claims as family
+
     rng = np.random.default_rng(6)
-    frame = candidates(rng, n_seeds=5, noise=0.1, sign=sign)
-    for score in ("tau1_tau2", *selection.ESTIMATORS):
+    frame = candidates(rng, n_seeds=6, noise=0.1, sign=sign)
+    for score in ("tau1_tau2", "cross_adv_loss", "tau1_tau2_logits", *selection.ESTIMATORS):
         frame[score] = frame["good"]
-    frame["logme"] = frame["outcome"]  # the best estimator: perfect
-    c = {"n_boot": 200, "level": 0.95, "seed": 0, "min_separation": 5.0}
-    table = selection.agreement(frame, ["tau1_tau2", *selection.ESTIMATORS], "outcome", n_boot=200)
-    claims = pd.DataFrame(reproduction.selection_claims("x", frame, table, "outcome", c), columns=reproduction.COLUMNS)
-    assert claims["note"].str.contains("design check").all()
-    assert list(claims["claim_id"]) == ["tau_selects", *(f"estimator_selects_{e}" for e in selection.ESTIMATORS),
-                                        "tau_beats_estimators"]  # fmt: skip
-    assert claims.set_index("claim_id").loc["tau_selects", "verdict"] == verdict
-    assert claims.set_index("claim_id").loc["estimator_selects_logme", "verdict"] == "reproduced"
-    assert claims.set_index("claim_id").loc["tau_beats_estimators", "verdict"] == "not reproduced"  # tau loses
-    assert "logme" in claims.iloc[-1]["measurement"]
+    frame["logme"] = frame["outcome"] + 10  # the declared estimator: perfect
+    config = configuration.validate(configuration.load([configuration.ROOT / "config.yaml"]))
+    declared = C.declarations(config["claims"]["model_selection"], None)
+    protocol = {**config["reproduction"], "n_perm": 999}
+    block = {"scenario": "s", "scenario_sources": True, "zoo": [], "outcome": "outcome"}
+
+    def judged(f, p=protocol):
+        out = family.claims("x", block, {"scores": f}, declared, p)
+        return out["claims"][out["claims"]["role"] == "primary"].set_index("claim_id")
+
+    claims = judged(frame)
+    assert list(claims.index) == ["tau_selects", "estimator_selects", "tau_beats_estimator"]
+    assert claims["design"].str.contains("design check").all()
+    assert claims.loc["tau_selects", "verdict"] == verdict
+    assert claims.loc["estimator_selects", "verdict"] == "reproduced"
+    # tau against the declared LogME (perfect): a near tie when tau tracks the outcome, a clear loss when reversed
+    assert claims.loc["tau_beats_estimator", "verdict"] == ("inconclusive" if sign > 0 else "not reproduced")
+    assert "logme" in claims.loc["tau_beats_estimator", "measurement"]
     # the same rankings, but the outcome no longer separates the sources beyond the seed noise: no verdict
-    noisy = pd.DataFrame(reproduction.selection_claims("x", frame, table, "outcome", {**c, "min_separation": 1e6}))
-    assert set(noisy["verdict"]) == {"inconclusive"}
-    # a zoo alone has no seeds to check the design against
-    zoo = frame.assign(kind="zoo", cluster=frame["candidate"])
-    table = selection.agreement(zoo, ["tau1_tau2", *selection.ESTIMATORS], "outcome", n_boot=200)
-    alone = pd.DataFrame(reproduction.selection_claims("x", zoo, table, "outcome", c))
-    assert alone["note"].str.contains("no design check").all() and alone.iloc[0]["verdict"] == verdict
+    assert set(judged(frame, {**protocol, "min_separation": 1e6})["verdict"]) == {"inconclusive"}
+    # a zoo alone has no seeds to check the design against (and no seeds for the paired comparison)
+    zoo = frame.assign(kind="zoo", cluster=frame["candidate"], source=frame["candidate"])
+    alone = judged(zoo)
+    assert alone["design"].str.contains("no design check").all() and alone.loc["tau_selects", "verdict"] == verdict
+    assert "tau_beats_estimator" not in alone.index
 
 
 # ------------------------------------------------------------------------------------- config and jobs
@@ -256,8 +266,7 @@ def test_tables_and_figures_render(tmp_path):
     agreement = selection.agreement(frame, list(selection.SCORES), "probe_accuracy_k5", n_boot=50)
     agreement = agreement.merge(pd.DataFrame({"score": selection.SCORES, "cpu_seconds": 1.0, "wall_seconds": 1.0}))
     agreement["rank"] = agreement["weighted_kendall"].rank(ascending=False, method="min")
-    claims = pd.DataFrame(columns=reproduction.COLUMNS)
-    out = tables.selection_tables(agreement, claims, outcome="probe_accuracy_k5")
+    out = tables.selection_tables(agreement, outcome="probe_accuracy_k5")
     assert "| – | feature_dim | baseline | n/a (constant)" in out["md"] and r"\begin{tabular}" in out["tex"]
     for fig, name in ((plots.selection_scores_figure(frame, agreement, outcome="probe_accuracy_k5", title="t"), "s"),
                       (plots.selection_agreement_figure(agreement, outcome="probe_accuracy_k5", title="t"), "a")):
@@ -295,7 +304,7 @@ def test_tiny_selection_run_scores_a_zoo_and_a_scenarios_sources(tiny_run):
     estimator = agreement[agreement["score"].isin(selection.ESTIMATORS)]
     assert tau["cpu_seconds"].min() > estimator["cpu_seconds"].max()  # tau needs attacks and a reference model
     claims = pd.read_csv(out / "claims.csv")
-    assert claims["verdict"].isin(reproduction.VERDICTS).all() and "tau_selects" in set(claims["claim_id"])
+    assert claims["verdict"].isin(VERDICTS).all() and "tau_selects" in set(claims["claim_id"])
     assert "tau1 tau2 ranks candidate sources by their transfer" in (
         tiny_run / "results" / "reproduction.md"
     ).read_text()
