@@ -1,6 +1,7 @@
 # advtransfer: does adversarial transferability indicate knowledge transferability?
-# (Liang, Zhang, Wang, Yang, Koyejo, Li; ICML 2021). See README.md; docs/extending.md for how the rules fit.
-from snakemake.utils import min_version, validate
+# (Liang, Zhang, Wang, Yang, Koyejo, Li; ICML 2021). See README.md; docs/architecture.md for how the rules fit.
+# This file names no family: the table of families (advtransfer/families/__init__.py) does.
+from snakemake.utils import min_version
 
 from advtransfer import run_summary
 
@@ -17,37 +18,31 @@ include: "rules/common.smk"
 
 
 validate_config()
+register_families()
 
 
-# Experiment families: each registers its experiments (add_experiment) and holds its own rules.
-include: "rules/synthetic.smk"
-include: "rules/scenarios.smk"
-include: "rules/attributes.smk"
-include: "rules/tasks.smk"
-include: "rules/robustness.smk"
-include: "rules/interactions.smk"
-include: "rules/model_selection.smk"
-# The network stages every family shares.
+# Every family's own rules (the table of families, advtransfer/families/__init__.py), then the network stages
+# they share and the claims and report.
+for _family in FAMILIES:
+
+    include: _family.rules
+
+
 include: "rules/networks.smk"
 include: "rules/reproduction.smk"
 
 
 check_experiments()
 check_claims()
+# each family's rules name its experiments by its own wildcard
+workflow.global_wildcard_constraints(
+    **{f.wildcard: "|".join(BLOCKS[f.name]) or "(?!)" for f in FAMILIES if f.wildcard}
+)
 
 
 wildcard_constraints:
     experiment="|".join(NETWORKS) or "(?!)",
-    scenario="|".join(SCENARIOS) or "(?!)",
-    attributes="|".join(ATTRIBUTES) or "(?!)",
-    tasks="|".join(TASKS_BLOCKS) or "(?!)",
-    robustness="|".join(ROBUSTNESS) or "(?!)",
-    interactions="|".join(INTERACTIONS) or "(?!)",
-    selection="|".join(SELECTION) or "(?!)",
     exp="|".join(EXPERIMENTS) or "(?!)",
-    candidate=r"\w+",
-    retrained=r"\w+",
-    task="|".join(TASK_SPECS),
     dataset="|".join(dataset_names()) or "(?!)",
     split=r"\w+",
     model=r"\w+",

@@ -21,6 +21,8 @@ claims, a shift of ``effect`` noise SDs).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -113,13 +115,6 @@ def run_rank(design: C.ClaimDesign, null: str | None, rng, settings: dict[str, A
     return _verdict(design, result, settings["alpha"])
 
 
-def run_product(design: C.ClaimDesign, null: str | None, rng, settings: dict[str, Any]) -> str:
-    from advtransfer.families.scenarios.claims import product_gain
-
-    result = product_gain(simulate_product(design, null, rng), "b", "f", "y", settings)
-    return _verdict(design, result, settings["alpha"])
-
-
 def run_sign(design: C.ClaimDesign, null: str | None, rng, settings: dict[str, Any]) -> str:
     n = design.n_units
     noise = rng.standard_t(3, size=n) / math.sqrt(3.0) if null == "heavy_tailed" else rng.normal(size=n)
@@ -127,58 +122,35 @@ def run_sign(design: C.ClaimDesign, null: str | None, rng, settings: dict[str, A
     return _verdict(design, C.sign_flip(values, **settings), settings["alpha"])
 
 
-def _task_matrix(n: int, null: str | None, rng, base: np.ndarray | None = None) -> np.ndarray:
-    m = rng.normal(size=(n, n))
-    if null == "source_effects":  # each task's own row and column effects, unrelated between the matrices
-        m = m / 3 + rng.normal(size=(n, 1)) + rng.normal(size=(1, n))
-    if base is not None:
-        m = EFFECT * base + m
-    return m
+def simulate_matrices(n: int, null: str | None, rng: np.random.Generator, sign: int = 1) -> tuple[np.ndarray, ...]:
+    """Two n x n matrices over the same units (a matrix claim): unrelated under ``null`` (``source_effects``: each
+    with row and column effects of its own), or the second tracking the first (times ``sign``) with noise."""
+
+    def matrix() -> np.ndarray:
+        m = rng.normal(size=(n, n))
+        if null == "source_effects":
+            m = m / 3 + rng.normal(size=(n, 1)) + rng.normal(size=(1, n))
+        return m
+
+    a = matrix()
+    return a, (matrix() if null else sign * EFFECT * a + rng.normal(size=(n, n)))
 
 
-def run_mantel(design: C.ClaimDesign, null: str | None, rng, settings: dict[str, Any]) -> str:
-    from advtransfer.families.tasks.claims import mantel_test, normalise
-
-    a = _task_matrix(design.n_units, null or "independent", rng)
-    b = _task_matrix(design.n_units, null or "independent", rng, None if null else a)
-    if C.direction_sign(design.direction) < 0 and not null:
-        b = -b
-    return _verdict(design, mantel_test(normalise(a, "ranks"), normalise(b, "ranks"), settings), settings["alpha"])
+RUNNERS: dict[str, Callable] = {"rank": run_rank, "indicator": run_rank, "sign": run_sign}
 
 
-def run_categories(design: C.ClaimDesign, null: str | None, rng, settings: dict[str, Any]) -> str:
-    from advtransfer.families.tasks.claims import categories_test
-
-    n, k = design.n_units, max(2, design.n_positive or 3)
-    kinds = [f"kind{i % k}" for i in range(n)]
-    m = rng.normal(size=(n, n))
-    if not null:  # columns of one kind alike: the tree recovers the kinds
-        profiles = rng.normal(size=(k, n)) * EFFECT
-        m = m + np.stack([profiles[i % k] for i in range(n)], axis=1)
-    result = categories_test(m, kinds, k, {"method": "average", "metric": "correlation"}, settings)
-    return _verdict(design, result, settings["alpha"])
-
-
-def run_weighted_kendall(design: C.ClaimDesign, null: str | None, rng, settings: dict[str, Any]) -> str:
-    from advtransfer.families.model_selection.claims import _measure
-
-    frame = simulate_rank(design, null, rng).rename(columns={"x": "score", "y": "outcome_value"})
-    frame["kind"] = "scenario"
-    measure = _measure(frame, "outcome_value", settings)
-    result, _, _ = measure({"score": "score", "against": "outcome"})
-    return _verdict(design, result, settings["alpha"])
-
-
-RUNNERS: dict[str, Callable] = {
-    "rank": run_rank, "indicator": run_rank, "product": run_product, "sign": run_sign, "mantel": run_mantel,
-    "categories": run_categories, "weighted_kendall": run_weighted_kendall,
-}  # fmt: skip
+def runner_for(design: C.ClaimDesign) -> Callable:
+    """The simulation of a design's kind: a generic one here, or its family's (``CALIBRATION_RUNNERS`` of the
+    claims module the design names, for a test only that family uses)."""
+    if design.kind in RUNNERS:
+        return RUNNERS[design.kind]
+    return importlib.import_module(design.family).CALIBRATION_RUNNERS[design.kind]
 
 
 def nulls_of(design: C.ClaimDesign) -> tuple[str, ...]:
     if design.kind == "sign":
         return SIGN_NULLS
-    if design.kind in ("mantel", "categories"):
+    if design.kind in ("matrix", "categories"):
         return ("independent", "source_effects")
     if design.y_design or design.kind == "indicator":  # y is fixed by design: x's own structure is the null
         return RANK_NULLS
@@ -188,7 +160,7 @@ def nulls_of(design: C.ClaimDesign) -> tuple[str, ...]:
 def rates(design: C.ClaimDesign, null: str | None, reps: int, settings: dict[str, Any], seed: int) -> pd.Series:
     """Share of ``reps`` simulated data sets per verdict."""
     rng = np.random.default_rng(seed)
-    runner = RUNNERS[design.kind]
+    runner = runner_for(design)
     verdicts = [runner(design, null, rng, {**settings, "perm_seed": int(rng.integers(2**31))}) for _ in range(reps)]
     return pd.Series(verdicts).value_counts(normalize=True).reindex(C.VERDICTS, fill_value=0.0)
 
@@ -218,7 +190,7 @@ def calibrate(designs: Sequence[C.ClaimDesign], reps: int, settings: dict[str, A
 
 def _within_seed_p(frame: pd.DataFrame, rng: np.random.Generator, n_perm: int) -> float:
     """One-sided p of the mean within-seed Spearman when the units are permuted independently within each seed
-    (models as the units, the rule DESIGN.md sketches; not the protocol's test)."""
+    (models as the units; not the protocol's test, see docs/claims.md)."""
     x = frame.pivot(index="source", columns="seed", values="x").to_numpy()
     y = frame.pivot(index="source", columns="seed", values="y").to_numpy()
     perms = np.stack([np.stack([rng.permutation(len(x)) for _ in range(x.shape[1])], axis=1) for _ in range(n_perm)])
@@ -227,15 +199,15 @@ def _within_seed_p(frame: pd.DataFrame, rng: np.random.Generator, n_perm: int) -
     return C.permutation_p(null)[0]
 
 
-def compare_rules(shapes: Sequence[tuple[int, int]], reps: int, alpha: float = 0.05, n_perm: int = 499,
+def compare_rules(sizes: Sequence[tuple[int, int]], reps: int, alpha: float = 0.05, n_perm: int = 499,
                   seed: int = 0) -> pd.DataFrame:  # fmt: skip
-    """For the docs: how often three rules say "reproduced" for a rank claim with no effect, per design shape
+    """For the docs: how often three rules say "reproduced" for a rank claim with no effect, per design size
     (units, seeds) and null: the protocol's test (whole units relabelled); units permuted within each seed; and
     the former rule, a 95 % cluster-bootstrap interval of the pooled Spearman over seeds wholly above 0."""
     from advtransfer.stats import rank_correlations
 
     rows = []
-    for n_units, n_seeds in shapes:
+    for n_units, n_seeds in sizes:
         design = C.ClaimDesign("-", "-", "rank", n_units, n_seeds, "increasing")
         for null in RANK_NULLS:
             rng = np.random.default_rng(seed)
@@ -267,7 +239,9 @@ def configured_designs(config: dict[str, Any], experiments: Sequence[str] | None
         if name not in chosen:
             continue
         declared = C.declarations(config["claims"].get(family.name), (block or {}).get("claims"))
-        designs += family.load("claims").claim_designs(name, block, declared, config)
+        module = f"{family.module}.claims"
+        designs += [d if d.family else dataclasses.replace(d, family=module)
+                    for d in family.load("claims").claim_designs(name, block, declared, config)]  # fmt: skip
     return designs
 
 

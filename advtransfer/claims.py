@@ -18,7 +18,7 @@ The tests (models are the units; images are nested in models and never counted a
   rates; ``python -m advtransfer.calibration`` measures them).
 - :func:`sign_flip`: are per-replicate values (one per seed: an independent repetition of the whole
   experiment) on the claimed side of a threshold? Exact sign flips of their mean.
-- any other permutation statistic (e.g. the tasks' Mantel test) through :func:`permutation_p` and
+- any other permutation statistic (e.g. a Mantel test of two matrices) through :func:`permutation_p` and
   :func:`unit_permutations`.
 
 Verdicts (two-sided level ``alpha``; each direction at ``alpha / 2``): ``underpowered`` when even a perfect
@@ -523,9 +523,10 @@ def spearman_over_units(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 class ClaimDesign:
     """A claim's primary test in the shape of its experiment, for the calibration (advtransfer.calibration):
     ``kind`` 'rank' (rank_association of a measured x with y: y a fixed design value per unit when
-    ``y_design``, e.g. t or closeness, a binary indicator with ``n_positive`` ones when 'indicator', else a
-    measurement), 'sign' (sign flips over ``n_units`` replicates) or 'mantel' (a matrix statistic over
-    ``n_units`` tasks); ``strata``: the stratum of each unit (rank tests within levels of a design factor)."""
+    ``y_design``, a binary indicator with ``n_positive`` ones when 'indicator', else a measurement), 'sign'
+    (sign flips over ``n_units`` replicates), 'matrix' (a statistic of n x n matrices over ``n_units``), or a
+    kind of the family's own, simulated by ``CALIBRATION_RUNNERS[kind]`` of the claims module ``family``;
+    ``strata``: the stratum of each unit (rank tests within levels of a design factor)."""
 
     experiment: str
     claim_id: str
@@ -537,14 +538,15 @@ class ClaimDesign:
     y_design: bool = False
     n_positive: int = 0
     strata: tuple = ()
+    family: str = ""  # the claims module of the family (set by the calibration from the table of families)
 
     @property
     def shape(self) -> str:
         levels = f" in {len(set(self.strata))} strata" if self.strata else ""
         if self.kind == "sign":
             return f"{self.n_units} replicates (seeds)"
-        if self.kind == "mantel":
-            return f"{self.n_units} tasks"
+        if self.kind in ("matrix", "categories"):
+            return f"{self.n_units} x {self.n_units} matrix units"
         return f"{self.n_units} units{levels} x {self.n_seeds} seeds"
 
 

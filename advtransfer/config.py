@@ -17,12 +17,28 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "schemas/config.schema.yaml"
 
 
-def schema(root: str | Path = ROOT) -> dict[str, Any]:
-    """The config schema with the registries' data-set, model and objective names filled in (there is no second
-    list); the open forms (``imagefolder:<folder>``, ``torchvision:<arch>``, ``timm:<name>``,
-    ``package.module:function``) are accepted by pattern."""
+_EXPERIMENT_NAME = {"pattern": "^[A-Za-z][A-Za-z0-9_]*$", "not": {"enum": ["datasets", "logs", "benchmarks"]}}
+
+
+def schema(root: str | Path = ROOT, families: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The config schema: schemas/config.schema.yaml (the shared keys and definitions) with each family's block
+    (its ``schema`` file: ``block`` and its own ``$defs``) under its config key, and the registries' data-set,
+    model and objective names filled in (there is no second list); the open forms (``imagefolder:<folder>``,
+    ``torchvision:<arch>``, ``timm:<name>``, ``package.module:function``) are accepted by pattern."""
+    from advtransfer.families import table
+
     filled = yaml.safe_load((Path(root) / SCHEMA).read_text())
     defs = filled["$defs"]
+    for family in families if families is not None else table():
+        part = yaml.safe_load((Path(root) / family.schema).read_text())
+        defs.update(part.get("$defs") or {})
+        defs[f"{family.name}_block"] = part["block"]
+        ref = {"$ref": f"#/$defs/{family.name}_block"}
+        filled["properties"][family.key] = (
+            {**ref, "default": {}} if family.single else
+            {"type": "object", "default": {}, "description": part.get("description", f"{family.name}: name -> block"),
+             "propertyNames": _EXPERIMENT_NAME, "additionalProperties": ref}
+        )  # fmt: skip
     defs["dataset_name"] = {"anyOf": [{"enum": list(DATASETS)}, {"type": "string", "pattern": "^imagefolder:.+"}]}
     defs["model_name"] = {"anyOf": [{"enum": list(MODELS)}, {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:.+$"}]}
     defs["objective_name"] = {"enum": list(OBJECTIVES)}
@@ -49,8 +65,9 @@ def load(paths: Sequence[str | Path]) -> dict[str, Any]:
     return config
 
 
-def validate(config: dict[str, Any], root: str | Path = ROOT) -> dict[str, Any]:
-    """``config`` checked against the schema, with its defaults filled in (in place; also returned)."""
+def validate(config: dict[str, Any], root: str | Path = ROOT, families: Sequence[Any] | None = None) -> dict[str, Any]:
+    """``config`` checked against the schema (with ``families``' blocks, default: the table of ``config``), with its
+    defaults filled in (in place; also returned)."""
     from jsonschema import Draft202012Validator, validators
 
     base = Draft202012Validator
@@ -62,8 +79,52 @@ def validate(config: dict[str, Any], root: str | Path = ROOT) -> dict[str, Any]:
         yield from base.VALIDATORS["properties"](validator, properties, instance, schema_)
 
     filling = validators.extend(base, {"properties": fill_defaults})
-    errors = sorted(filling(schema(root)).iter_errors(config), key=lambda e: list(e.absolute_path))
+    from advtransfer.families import table
+
+    chosen = families if families is not None else table(config)
+    filled = schema(root, chosen)
+    errors = sorted(filling(filled).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise ValueError(f"config key {where}: {errors[0].message}")
+        error = _deepest(errors[0])
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"config key {where}: {_registry_problem(error, filled['$defs']) or error.message}")
     return config
+
+
+def _deepest(error: Any) -> Any:
+    """Of an error among alternatives (anyOf / oneOf), the one deepest inside the value, when the value fits one
+    alternative's shape (e.g. a model given as a mapping whose name is unknown): it names the culprit."""
+    if error.context:
+        deeper = max(error.context, key=lambda e: len(e.absolute_path))
+        if len(deeper.absolute_path) > len(error.absolute_path):
+            return _deepest(deeper)
+    return error
+
+
+_REGISTRY_DEFS = ("dataset_name", "model_name", "objective_name")
+
+
+def _mentions(schema_: Any, name: str, defs: Mapping[str, Any]) -> bool:
+    """Whether a (sub)schema is, or offers as an alternative, the registry definition ``name``."""
+    if not isinstance(schema_, Mapping):
+        return False
+    if schema_ == defs[name] or schema_.get("$ref") == f"#/$defs/{name}":
+        return True
+    return any(_mentions(s, name, defs) for key in ("anyOf", "oneOf") for s in schema_.get(key, []))
+
+
+def _registry_problem(error: Any, defs: Mapping[str, Any]) -> str | None:
+    """For a registered name the schema refused (a data set, a model, an objective), the registries' own message,
+    which names the choices; None for any other error."""
+    from advtransfer import names
+
+    if not isinstance(error.instance, str):
+        return None
+    checks = dict(zip(_REGISTRY_DEFS, (names.canonical_dataset, names.check_model_name, names.check_objective_name)))
+    for name, check in checks.items():
+        if _mentions(error.schema, name, defs):
+            try:
+                check(error.instance)
+            except ValueError as err:
+                return str(err)
+    return None

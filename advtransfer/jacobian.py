@@ -2,7 +2,8 @@
 
 A "batched model" maps a batch ``x`` of shape (B, *input_shape) to outputs (B, m) where row i depends
 on x[i] only (put networks in eval mode so batch-norm uses its running statistics). J_f(x_i) is then the
-(m, n) Jacobian of row i with respect to x[i] flattened, n = prod(input_shape) (DESIGN.md notation).
+(m, n) Jacobian of row i with respect to x[i] flattened, n = prod(input_shape) (notation of docs/definitions.md,
+Section 1).
 """
 
 from __future__ import annotations

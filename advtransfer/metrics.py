@@ -1,4 +1,4 @@
-"""Adversarial-transferability metrics and the theorems' quantities (Section 3, DESIGN.md "The quantities").
+"""Adversarial-transferability metrics and the theorems' quantities (Section 3; docs/definitions.md, Section 3).
 
 All functions take tensors over the target data D (first dimension = samples) and return tensors;
 expectations E_x are sample means. Deviations are Delta_{f,delta}(x) = J_f(x) delta(x):

@@ -44,10 +44,11 @@ def _value(r: Mapping[str, Any]) -> str:
 def _protocol(p: Mapping[str, Any]) -> str:
     return (
         "Protocol (docs/claims.md), declared in config before the run (`reproduction`, `claims`): every claim has ONE "
-        "primary view, which alone decides its verdict, tested with the models as units (sources or tasks "
-        "relabelled whole, seeds nested in them; images are never units) by an exact or Monte-Carlo permutation "
-        f"or sign-flip test ({p['n_perm']} random arrangements when there are more than 10,000). Verdicts at the "
-        f"two-sided level {p['alpha']:g}: *reproduced* when the claimed direction's p <= {p['alpha'] / 2:g} and the "
+        "primary view, which alone decides its verdict, tested with the models as units (the units a claim "
+        "compares relabelled whole, seeds nested in them; images are never units) by an exact or Monte-Carlo "
+        f"permutation or sign-flip test ({p['n_perm']} random arrangements when there are more than 10,000). "
+        f"Verdicts at the two-sided level {p['alpha']:g}: *reproduced* when the claimed direction's p <= "
+        f"{p['alpha'] / 2:g} and the "
         f"effect is at least the declared minimum; *not reproduced* when the other direction's is; *underpowered* "
         f"when even a perfect effect could not reach {p['alpha'] / 2:g} in this design (the note says what size "
         f"could); *inconclusive* otherwise, or when a knowledge claim's design check failed (its outcome must span "

@@ -105,8 +105,8 @@ def free_at(model, x, y, *, eps: float, state: dict):
 
 
 def rrm(model, x, y, *, lam: float, teacher: nn.Module):
-    """Objective ``rrm`` (Vaishnavi, Eykholt and Rahmati, robust representation matching; ../DESIGN.md):
-    lam CE(S(x), y) + mean(1 - cos(g_S(x), g_T(x))) on clean images, g = the penultimate ``features`` and T
+    """Objective ``rrm`` (Vaishnavi, Eykholt and Rahmati, robust representation matching; docs/definitions.md,
+    Section 7): lam CE(S(x), y) + mean(1 - cos(g_S(x), g_T(x))) on clean images, g = the penultimate ``features`` and T
     the frozen adversarially trained teacher (the loop's frozen copy)."""
     features = model.features(x)
     logits = model.head(features)

@@ -1,6 +1,6 @@
 """Randomized smoothing (Cohen, Rosenfeld and Kolter, ICML 2019): the smoothed classifier
 g(x) = argmax_c P(f(x + e) = c), e ~ N(0, sigma^2 I) in [0, 1] pixel space, its certificate (CERTIFY) and its
-prediction (PREDICT), as ../DESIGN.md states them.
+prediction (PREDICT), as docs/definitions.md, Section 6 states them.
 
 The Monte-Carlo counts are the heavy part: ``class_counts`` draws the noise in chunks of ``batch_size`` noisy
 copies, spread over the images and their copies alike, so memory is bounded by the chunk whatever n is, and
@@ -94,7 +94,7 @@ def certify(
 ) -> Certificate:
     """CERTIFY(x; n0, n, alpha) of Cohen et al. (Algorithm, Section 3.2): c_A = the mode of f over n0 noisy
     copies; n_A = its count over n fresh copies; p_A = clopper_pearson_lower(n_A, n, alpha); certified with
-    radius sigma Phi^-1(p_A) if p_A > 1/2, else abstain (../DESIGN.md)."""
+    radius sigma Phi^-1(p_A) if p_A > 1/2, else abstain (docs/definitions.md, Section 6)."""
     selection = class_counts(model, x, sigma=sigma, n=n0, generator=generator, batch_size=batch_size).numpy()
     estimation = class_counts(model, x, sigma=sigma, n=n, generator=generator, batch_size=batch_size).numpy()
     guess = selection.argmax(1)

@@ -1,29 +1,10 @@
 # Knowledge transfer among attributes (Section 4.3, Table 1): each block of config `attributes` becomes its
-# network jobs (advtransfer/attributes.py: one binary source per attribute data set and seed, an identity
+# network jobs (advtransfer/families/attributes/jobs.py: one binary source per attribute data set and seed, an identity
 # reference, one evaluation per source) for the generic stages; here: its summary (attributes.csv, the
 # design check, correlations over all attributes, the identity-defining check, Table 1 analog) and figure.
-ATTRIBUTES = config.get("attributes") or {}
+from advtransfer.families.attributes import jobs as attribute_jobs
 
-for _name, _block in ATTRIBUTES.items():
-    for _key, _problem in attributes.config_problems(_block):
-        _fail(f"attributes.{_name}.{_key}", _problem)
-    add_experiment(
-        _name,
-        [
-            f"results/{_name}/{file}"
-            for file in (
-                "attributes.csv",
-                "design.csv",
-                "correlations.csv",
-                "identity_check.csv",
-                "table.md",
-                "table.tex",
-                "attributes.png",
-                "attributes.pdf",
-            )
-        ],
-        networks=attributes.network_jobs(_block),
-    )
+ATTRIBUTES = BLOCKS["attributes"]
 
 
 rule attributes_summary:
@@ -41,25 +22,25 @@ rule attributes_summary:
     output:
         summary=report(
             "results/{attributes}/attributes.csv",
-            caption="../report/attributes.rst",
+            caption="../report/attributes/attributes.rst",
             category="Attributes (Section 4.3)",
             subcategory="{attributes}",
         ),
         design=report(
             "results/{attributes}/design.csv",
-            caption="../report/attributes_design.rst",
+            caption="../report/attributes/design.rst",
             category="Attributes (Section 4.3)",
             subcategory="{attributes}",
         ),
         correlations=report(
             "results/{attributes}/correlations.csv",
-            caption="../report/attributes_correlations.rst",
+            caption="../report/attributes/correlations.rst",
             category="Attributes (Section 4.3)",
             subcategory="{attributes}",
         ),
         check=report(
             "results/{attributes}/identity_check.csv",
-            caption="../report/identity_check.rst",
+            caption="../report/attributes/identity_check.rst",
             category="Attributes (Section 4.3)",
             subcategory="{attributes}",
         ),
@@ -79,10 +60,10 @@ rule attributes_summary:
     params:
         rows=lambda w: evaluation_labels(w, "attributes"),
         identity_defining=lambda w: [
-            attributes.attribute_name(d)
+            attribute_jobs.attribute_name(d)
             for d in ATTRIBUTES[w.attributes]["identity_defining"]
         ],
-        outcomes=lambda w: attributes.knowledge_outcomes(ATTRIBUTES[w.attributes]),
+        outcomes=lambda w: attribute_jobs.knowledge_outcomes(ATTRIBUTES[w.attributes]),
         outcome=lambda w: ATTRIBUTES[w.attributes]["outcome"],
         rank_by=lambda w: ATTRIBUTES[w.attributes]["rank_by"],
         top=lambda w: ATTRIBUTES[w.attributes]["top"],
@@ -100,7 +81,7 @@ rule attributes_figure:
     output:
         png=report(
             "results/{attributes}/attributes.png",
-            caption="../report/attributes_figure.rst",
+            caption="../report/attributes/figure.rst",
             category="Attributes (Section 4.3)",
             subcategory="{attributes}",
         ),

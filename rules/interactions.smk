@@ -1,32 +1,20 @@
 # Multi-order interactions (Ren et al., NeurIPS 2021) of a robustness block's models and, optionally, of a
-# data-distribution scenario's sources (advtransfer/interaction_jobs.py: the job names; advtransfer/interactions.py:
+# data-distribution scenario's sources (advtransfer/families/interactions/jobs.py: the job names; advtransfer/interactions.py:
 # the estimator and the summaries): one profile job per model, then the summary (interactions.csv, claims,
 # tables) and the figure. The models come from their own experiments' rules (robustness, scenarios).
 from advtransfer.families.interactions import claims as interactions_family
+from advtransfer.families.interactions import jobs as interaction_jobs
 
-for _name, _block in INTERACTIONS.items():
-    for _key, _problem in interaction_jobs.config_problems(
-        _block, ROBUSTNESS, SCENARIOS
-    ):
-        _fail(f"interactions.{_name}.{_key}", _problem)
-    add_experiment(
-        _name,
-        [
-            f"results/{_name}/{file}"
-            for file in (
-                "interactions.csv",
-                "table.md",
-                "table.tex",
-                "interactions.png",
-                "interactions.pdf",
-            )
-        ],
-    )
+INTERACTIONS = BLOCKS["interactions"]
 
 
 rule interactions:
     input:
-        unpack(interaction_inputs),
+        unpack(
+            lambda w: interaction_jobs.profile_inputs(
+                INTERACTIONS[w.interactions], config, NETWORKS, w.name
+            )
+        ),
     output:
         "results/{interactions}/profiles/{name}.csv",
     log:
@@ -45,8 +33,12 @@ rule interactions:
         gpu=gpu_request(),
     params:
         root=config["data"]["root"],
-        data=interaction_data,
-        settings=interaction_settings,
+        data=lambda w: interaction_jobs.profile_data(
+            INTERACTIONS[w.interactions], config, NETWORKS, w.name
+        ),
+        settings=lambda w: interaction_jobs.profile_settings(
+            INTERACTIONS[w.interactions]
+        ),
         device=config["device"],
         code=code_hash("scripts/interactions.py"),
     script:
@@ -58,7 +50,9 @@ rule interactions_summary:
         profiles=lambda w: expand(
             "results/{interactions}/profiles/{name}.csv",
             interactions=w.interactions,
-            name=interaction_names(w),
+            name=interaction_jobs.job_names(
+                INTERACTIONS[w.interactions], config, NETWORKS
+            ),
         ),
         scenario=lambda w: (
             [f"results/{INTERACTIONS[w.interactions]['scenario']}/summary.csv"]
@@ -68,7 +62,7 @@ rule interactions_summary:
     output:
         summary=report(
             "results/{interactions}/interactions.csv",
-            caption="../report/interactions.rst",
+            caption="../report/interactions/interactions.rst",
             category="Multi-order interactions",
             subcategory="{interactions}",
         ),
@@ -88,11 +82,15 @@ rule interactions_summary:
         mem_mb=1000,
         runtime=10,
     params:
-        names=interaction_names,
-        seeds=lambda w: ROBUSTNESS[INTERACTIONS[w.interactions]["robustness"]]["seeds"],
+        names=lambda w: interaction_jobs.job_names(
+            INTERACTIONS[w.interactions], config, NETWORKS
+        ),
+        seeds=lambda w: config["robustness"][
+            INTERACTIONS[w.interactions]["robustness"]
+        ]["seeds"],
         claims=lambda w: interactions_family.compared(declared_claims(w.interactions)),
         outcome=lambda w: (
-            SCENARIOS[INTERACTIONS[w.interactions]["scenario"]]["outcome"]
+            config["scenarios"][INTERACTIONS[w.interactions]["scenario"]]["outcome"]
             if INTERACTIONS[w.interactions]["scenario"]
             else None
         ),
@@ -109,7 +107,7 @@ rule interactions_figure:
     output:
         png=report(
             "results/{interactions}/interactions.png",
-            caption="../report/interactions_figure.rst",
+            caption="../report/interactions/figure.rst",
             category="Multi-order interactions",
             subcategory="{interactions}",
         ),
@@ -128,7 +126,7 @@ rule interactions_figure:
     params:
         claims=lambda w: interactions_family.compared(declared_claims(w.interactions)),
         outcome=lambda w: (
-            SCENARIOS[INTERACTIONS[w.interactions]["scenario"]]["outcome"]
+            config["scenarios"][INTERACTIONS[w.interactions]["scenario"]]["outcome"]
             if INTERACTIONS[w.interactions]["scenario"]
             else None
         ),

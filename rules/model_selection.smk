@@ -1,40 +1,23 @@
-# Model selection: which source model should I transfer? (advtransfer/selection_jobs.py: candidates and config
+# Model selection: which source model should I transfer? (advtransfer/families/model_selection/jobs.py: candidates and config
 # checks; advtransfer/selection.py: scores, agreement, costs; advtransfer/estimators.py: the estimators.) The
 # candidates, a scenario's sources and / or a zoo of registry models, are all scored on the scenario's target
 # task: one estimators job per candidate; the zoo's tau metrics, probes and fine-tuning come from the generic
 # network rules (its evaluations against the scenario's reference); then the summary (scores.csv, agreement.csv,
 # claims, tables) and the figures.
-for _name, _block in SELECTION.items():
-    for _key, _problem in selection_jobs.config_problems(_block, SCENARIOS):
-        _fail(f"model_selection.{_name}.{_key}", _problem)
-    add_experiment(
-        _name,
-        [
-            f"results/{_name}/{file}"
-            for file in (
-                "scores.csv",
-                "agreement.csv",
-                "table.md",
-                "table.tex",
-                "selection_scores.png",
-                "selection_scores.pdf",
-                "selection_agreement.png",
-                "selection_agreement.pdf",
-            )
-        ],
-        networks=(
-            selection_jobs.zoo_evaluations(_block, _name, NETWORKS[_block["scenario"]])
-            if _block["zoo"]
-            else None
-        ),
-    )
+from advtransfer.families.model_selection import jobs as selection_jobs
+
+SELECTION = BLOCKS["model_selection"]
+
+
+wildcard_constraints:
+    candidate=r"\w+",
 
 
 rule selection_zoo:
     input:
         weights=lambda w: (
-            [selection_zoo_entry(w)["weights"]]
-            if selection_zoo_entry(w).get("weights")
+            [selection_jobs.zoo_entry(SELECTION[w.selection], w.name)["weights"]]
+            if selection_jobs.zoo_entry(SELECTION[w.selection], w.name).get("weights")
             else []
         ),
     output:
@@ -53,19 +36,29 @@ rule selection_zoo:
         mem_mb=4000,
         runtime=10,
     params:
-        entry=selection_zoo_entry,
+        entry=lambda w: selection_jobs.zoo_entry(SELECTION[w.selection], w.name),
         where=lambda w: f"model_selection.{w.selection}.zoo ({w.name})",
-        channels=selection_target("channels"),
-        image_size=selection_target("image_size"),
+        channels=lambda w: selection_jobs.target(
+            SELECTION[w.selection], NETWORKS, "channels"
+        ),
+        image_size=lambda w: selection_jobs.target(
+            SELECTION[w.selection], NETWORKS, "image_size"
+        ),
         code=code_hash("scripts/selection_zoo.py"),
-        factory=lambda w: import_path_hash(selection_zoo_entry(w)["model"]),
+        factory=lambda w: import_path_hash(
+            selection_jobs.zoo_entry(SELECTION[w.selection], w.name)["model"]
+        ),
     script:
         "../scripts/selection_zoo.py"
 
 
 rule selection_scores:
     input:
-        unpack(selection_inputs),
+        unpack(
+            lambda w: selection_jobs.scores_inputs(
+                SELECTION[w.selection], NETWORKS, w.selection, w.candidate
+            )
+        ),
     output:
         "results/{selection}/scores/{candidate}.json",
     log:
@@ -82,9 +75,15 @@ rule selection_scores:
         gpu=gpu_request(),
     params:
         root=config["data"]["root"],
-        target=selection_target("target"),
-        image_size=selection_target("image_size"),
-        channels=selection_target("channels"),
+        target=lambda w: selection_jobs.target(
+            SELECTION[w.selection], NETWORKS, "target"
+        ),
+        image_size=lambda w: selection_jobs.target(
+            SELECTION[w.selection], NETWORKS, "image_size"
+        ),
+        channels=lambda w: selection_jobs.target(
+            SELECTION[w.selection], NETWORKS, "channels"
+        ),
         settings=lambda w: SELECTION[w.selection]["estimators"],
         device=config["device"],
         code=code_hash("scripts/selection_scores.py"),
@@ -94,17 +93,21 @@ rule selection_scores:
 
 rule selection_summary:
     input:
-        unpack(selection_summary_inputs),
+        unpack(
+            lambda w: selection_jobs.summary_inputs(
+                SELECTION[w.selection], NETWORKS, w.selection
+            )
+        ),
     output:
         scores=report(
             "results/{selection}/scores.csv",
-            caption="../report/selection_scores_table.rst",
+            caption="../report/model_selection/scores_table.rst",
             category="Model selection",
             subcategory="{selection}",
         ),
         agreement=report(
             "results/{selection}/agreement.csv",
-            caption="../report/selection_agreement_table.rst",
+            caption="../report/model_selection/agreement_table.rst",
             category="Model selection",
             subcategory="{selection}",
         ),
@@ -122,11 +125,11 @@ rule selection_summary:
         mem_mb=2000,
         runtime=30,
     params:
-        candidates=selection_candidates,
+        candidates=lambda w: selection_jobs.candidates(SELECTION[w.selection], NETWORKS),
         scenario_sources=lambda w: SELECTION[w.selection]["scenario_sources"],
         zoo=lambda w: [e["name"] for e in SELECTION[w.selection]["zoo"]],
-        outcomes=lambda w: scenarios.knowledge_outcomes(
-            SCENARIOS[SELECTION[w.selection]["scenario"]]
+        outcomes=lambda w: selection_jobs.knowledge_outcomes(
+            config["scenarios"][SELECTION[w.selection]["scenario"]]
         ),
         outcome=lambda w: SELECTION[w.selection]["outcome"],
         reproduction=lambda w: {
@@ -148,14 +151,14 @@ rule selection_figure:
     output:
         scores_png=report(
             "results/{selection}/selection_scores.png",
-            caption="../report/selection_scores.rst",
+            caption="../report/model_selection/scores.rst",
             category="Model selection",
             subcategory="{selection}",
         ),
         scores_pdf="results/{selection}/selection_scores.pdf",
         agreement_png=report(
             "results/{selection}/selection_agreement.png",
-            caption="../report/selection_agreement.rst",
+            caption="../report/model_selection/agreement.rst",
             category="Model selection",
             subcategory="{selection}",
         ),

@@ -1,34 +1,26 @@
 # Robustness transfer across source training schemes (Kopetzki et al.), robust representation matching
 # (Vaishnavi et al.) and randomized-smoothing certificates (Cohen et al.): each block of config `robustness`
-# becomes its network jobs (advtransfer/robustness.py: one source per scheme and seed, rrm students reading
+# becomes its network jobs (advtransfer/families/robustness/jobs.py: one source per scheme and seed, rrm students reading
 # their teacher, a target reference, tau metrics per source) for the generic stages; here: each source's
 # robustness on the source task, each retraining scheme's target model and its robustness, the summary,
 # table and figure.
 from advtransfer.families.robustness import claims as robustness_family
+from advtransfer.families.robustness import jobs as robustness_jobs
 
-for _name, _block in ROBUSTNESS.items():
-    robustness.expand_all_classes(_block)
-    for _key, _problem in robustness.config_problems(_block):
-        _fail(f"robustness.{_name}.{_key}", _problem)
-    add_experiment(
-        _name,
-        [
-            f"results/{_name}/{file}"
-            for file in (
-                "robustness.csv",
-                "table.md",
-                "table.tex",
-                "robustness.png",
-                "robustness.pdf",
-            )
-        ],
-        networks=robustness.network_jobs(_block),
-    )
+ROBUSTNESS = BLOCKS["robustness"]
+
+
+wildcard_constraints:
+    retrained=r"\w+",
 
 
 rule robust_eval:
     input:
-        unpack(robust_inputs),
+        unpack(
+            lambda w: robustness_jobs.robust_inputs(
+                NETWORKS, w.robustness, ROBUSTNESS[w.robustness], w.name
+            )
+        ),
     output:
         "results/{robustness}/robust/{name}.json",
     log:
@@ -47,9 +39,9 @@ rule robust_eval:
         gpu=gpu_request(),
     params:
         root=config["data"]["root"],
-        data=robust_data,
+        data=lambda w: robustness_jobs.robust_data(ROBUSTNESS[w.robustness], w.name),
         evaluation=lambda w: ROBUSTNESS[w.robustness]["evaluation"],
-        seed=robust_seed,
+        seed=lambda w: robustness_jobs.robust_seed(NETWORKS, w.robustness, w.name),
         device=config["device"],
         code=code_hash("scripts/robust_eval.py"),
     script:
@@ -58,7 +50,11 @@ rule robust_eval:
 
 rule retrain:
     input:
-        unpack(retrain_inputs),
+        unpack(
+            lambda w: robustness_jobs.retrain_inputs(
+                NETWORKS, w.robustness, ROBUSTNESS[w.robustness], w.retrained
+            )
+        ),
     output:
         model="results/{robustness}/retrained/{retrained}.safetensors",
         info="results/{robustness}/retrained/{retrained}.json",
@@ -76,24 +72,24 @@ rule retrain:
         gpu=gpu_request(),
     params:
         root=config["data"]["root"],
-        scheme=lambda w: robustness.split_retrained(w.retrained)[1],
+        scheme=lambda w: robustness_jobs.split_retrained(w.retrained)[1],
         settings=lambda w: ROBUSTNESS[w.robustness]["retrain"][
-            robustness.split_retrained(w.retrained)[1]
+            robustness_jobs.split_retrained(w.retrained)[1]
         ],
         target=lambda w: NETWORKS[w.robustness]["evaluations"][
-            robustness.split_retrained(w.retrained)[0]
+            robustness_jobs.split_retrained(w.retrained)[0]
         ]["target"],
         channels=lambda w: ROBUSTNESS[w.robustness]["channels"],
         image_size=lambda w: ROBUSTNESS[w.robustness]["image_size"],
         seed=lambda w: NETWORKS[w.robustness]["evaluations"][
-            robustness.split_retrained(w.retrained)[0]
+            robustness_jobs.split_retrained(w.retrained)[0]
         ]["seed"],
         device=config["device"],
         checkpoint_dir="results/{robustness}/checkpoints/retrain_{retrained}",
         code=code_hash("scripts/retrain.py"),
         objective_code=lambda w: (
             import_path_hash(OBJECTIVES["pgd_at"])
-            if robustness.split_retrained(w.retrained)[1] == "adv_finetune"
+            if robustness_jobs.split_retrained(w.retrained)[1] == "adv_finetune"
             else ""
         ),
     script:
@@ -105,22 +101,22 @@ rule robustness_summary:
         sources=lambda w: expand(
             "results/{robustness}/models/{model}.json",
             robustness=w.robustness,
-            model=robustness_sources(w),
+            model=robustness_jobs.sources(ROBUSTNESS[w.robustness]),
         ),
         robust_sources=lambda w: expand(
             "results/{robustness}/robust/{model}.json",
             robustness=w.robustness,
-            model=robustness_sources(w),
+            model=robustness_jobs.sources(ROBUSTNESS[w.robustness]),
         ),
         retrained=lambda w: expand(
             "results/{robustness}/retrained/{name}.json",
             robustness=w.robustness,
-            name=robustness.retrained_names(ROBUSTNESS[w.robustness]),
+            name=robustness_jobs.retrained_names(ROBUSTNESS[w.robustness]),
         ),
         robust_targets=lambda w: expand(
             "results/{robustness}/robust/target_{name}.json",
             robustness=w.robustness,
-            name=robustness.retrained_names(ROBUSTNESS[w.robustness]),
+            name=robustness_jobs.retrained_names(ROBUSTNESS[w.robustness]),
         ),
         metrics=evaluation_files(
             "results/{experiment}/metrics/{evaluation}.json", "robustness"
@@ -128,7 +124,7 @@ rule robustness_summary:
     output:
         summary=report(
             "results/{robustness}/robustness.csv",
-            caption="../report/robustness.rst",
+            caption="../report/robustness/robustness.rst",
             category="Robustness transfer",
             subcategory="{robustness}",
         ),
@@ -164,7 +160,7 @@ rule robustness_figure:
     output:
         png=report(
             "results/{robustness}/robustness.png",
-            caption="../report/robustness_figure.rst",
+            caption="../report/robustness/figure.rst",
             category="Robustness transfer",
             subcategory="{robustness}",
         ),

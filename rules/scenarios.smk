@@ -1,49 +1,43 @@
 # Data-distribution scenarios (Section 4.2, Figure 3): each scenario's config block becomes its network
-# jobs (advtransfer/scenarios.py: sources per class mixture and seed, one reference, one evaluation per
-# source and seed) for the generic stages; here: its summary (every source and seed, the design check,
-# rank correlations of every metric with every knowledge outcome), tables and Figure 3.
-for _name, _block in SCENARIOS.items():
-    add_experiment(
-        _name,
-        [
-            f"results/{_name}/{file}"
-            for file in (
-                "summary.csv",
-                "design.csv",
-                "correlations.csv",
-                "table.md",
-                "table.tex",
-                "figure3.png",
-                "figure3.pdf",
-            )
-        ],
-        networks=scenarios.network_jobs(_block),
-    )
+# jobs (advtransfer/families/scenarios/jobs.py: sources per class mixture and seed, one reference, one
+# evaluation per source and seed) for the shared stages; here: its summary (every source and seed, the design
+# check, rank correlations of every metric with every knowledge outcome), tables and Figure 3.
+from advtransfer.families.scenarios import jobs as scenario_jobs
+
+SCENARIOS = BLOCKS["scenarios"]
 
 
 rule scenario_summary:
     input:
-        metrics=evaluation_files("results/{experiment}/metrics/{evaluation}.json"),
-        probes=evaluation_files("results/{experiment}/probes/{evaluation}.json"),
-        finetunes=evaluation_files("results/{experiment}/finetunes/{evaluation}.json"),
-        sources=evaluation_files("results/{experiment}/models/{source}.json"),
+        metrics=evaluation_files(
+            "results/{experiment}/metrics/{evaluation}.json", "scenario"
+        ),
+        probes=evaluation_files(
+            "results/{experiment}/probes/{evaluation}.json", "scenario"
+        ),
+        finetunes=evaluation_files(
+            "results/{experiment}/finetunes/{evaluation}.json", "scenario"
+        ),
+        sources=evaluation_files(
+            "results/{experiment}/models/{source}.json", "scenario"
+        ),
         reference="results/{scenario}/models/reference.json",
     output:
         summary=report(
             "results/{scenario}/summary.csv",
-            caption="../report/summary.rst",
+            caption="../report/scenarios/summary.rst",
             category="Data distributions (Section 4.2)",
             subcategory="{scenario}",
         ),
         design=report(
             "results/{scenario}/design.csv",
-            caption="../report/design.rst",
+            caption="../report/scenarios/design.rst",
             category="Data distributions (Section 4.2)",
             subcategory="{scenario}",
         ),
         correlations=report(
             "results/{scenario}/correlations.csv",
-            caption="../report/correlations.rst",
+            caption="../report/scenarios/correlations.rst",
             category="Data distributions (Section 4.2)",
             subcategory="{scenario}",
         ),
@@ -62,8 +56,8 @@ rule scenario_summary:
         runtime=10,
     params:
         target_classes=lambda w: SCENARIOS[w.scenario]["target"]["classes"],
-        rows=evaluation_labels,
-        outcomes=lambda w: scenarios.knowledge_outcomes(SCENARIOS[w.scenario]),
+        rows=lambda w: evaluation_labels(w, "scenario"),
+        outcomes=lambda w: scenario_jobs.knowledge_outcomes(SCENARIOS[w.scenario]),
         outcome=lambda w: SCENARIOS[w.scenario]["outcome"],
         n_boot=config["reproduction"]["n_boot"],
         code=code_hash("scripts/scenario_summary.py"),
@@ -78,7 +72,7 @@ rule scenario_figure:
     output:
         png=report(
             "results/{scenario}/figure3.png",
-            caption="../report/figure3.rst",
+            caption="../report/scenarios/figure3.rst",
             category="Data distributions (Section 4.2)",
             subcategory="{scenario}",
         ),

@@ -1,14 +1,6 @@
 # Section 4.1 / Figure 2: data -> reference model -> sweep (one job per seed) -> summary -> figure.
 
-SYN = config["synthetic"]
-
-add_experiment(
-    "synthetic",
-    [
-        f"results/synthetic/{file}"
-        for file in ("sweep.csv", "summary.csv", "figure2.png", "figure2.pdf")
-    ],
-)
+SYN = BLOCKS["synthetic"]["synthetic"]
 
 
 rule synthetic_data:
@@ -90,7 +82,7 @@ rule synthetic_summary:
     output:
         sweep=report(
             "results/synthetic/sweep.csv",
-            caption="../report/sweep.rst",
+            caption="../report/synthetic/sweep.rst",
             category="Synthetic (Section 4.1)",
         ),
         summary="results/synthetic/summary.csv",
@@ -117,7 +109,7 @@ rule synthetic_figure:
     output:
         png=report(
             "results/synthetic/figure2.png",
-            caption="../report/figure2.rst",
+            caption="../report/synthetic/figure2.rst",
             category="Synthetic (Section 4.1)",
         ),
         pdf="results/synthetic/figure2.pdf",

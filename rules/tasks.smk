@@ -5,28 +5,14 @@
 # (a decoder of every task on every frozen encoder), and the two task trees with their agreement; or takes a
 # user's `zoo` of task networks and images (adversarial views only: a zoo brings no labels).
 from advtransfer.families.tasks import claims as tasks_claims
+from advtransfer.families.tasks import jobs as task_jobs
+from advtransfer.registry import TASKS as TASK_SPECS
 
-for _name, _block in TASKS_BLOCKS.items():
-    for _key, _problem in affinity.block_problems(_block):
-        _fail(f"tasks.{_name}.{_key}", _problem)
-    _zoo = affinity.is_zoo(_block)
-    add_experiment(
-        _name,
-        [
-            f"results/{_name}/{file}"
-            for file in (
-                "atm.csv",
-                "tau_matrix.csv",
-                *([] if _zoo else ["affinity.csv"]),
-                "trees.csv",
-                "table.md",
-                "table.tex",
-                "figure4.png",
-                "figure4.pdf",
-            )
-        ],
-        datasets=[_block["images"]["dataset"] if _zoo else "shapes"],
-    )
+TASKS_BLOCKS = BLOCKS["tasks"]
+
+
+wildcard_constraints:
+    task="|".join(TASK_SPECS),
 
 
 rule train_task:
@@ -60,12 +46,12 @@ rule train_task:
 
 rule task_atm:
     input:
-        models=task_models,
-        dataset=task_images,
+        models=lambda w: task_jobs.task_models(TASKS_BLOCKS[w.tasks], w.tasks),
+        dataset=lambda w: task_jobs.task_images(TASKS_BLOCKS[w.tasks]),
     output:
         matrix=report(
             "results/{tasks}/atm.csv",
-            caption="../report/atm.rst",
+            caption="../report/tasks/atm.rst",
             category="Tasks (Section 4.4)",
             subcategory="{tasks}",
         ),
@@ -84,7 +70,7 @@ rule task_atm:
         gpu=gpu_request(),
     params:
         root=config["data"]["root"],
-        tasks=lambda w: affinity.task_names(TASKS_BLOCKS[w.tasks]),
+        tasks=lambda w: task_jobs.task_names(TASKS_BLOCKS[w.tasks]),
         zoo=lambda w: TASKS_BLOCKS[w.tasks].get("zoo"),
         images=lambda w: TASKS_BLOCKS[w.tasks]["images"],
         attack=lambda w: TASKS_BLOCKS[w.tasks]["attack"],
@@ -97,12 +83,12 @@ rule task_atm:
 
 rule task_tau:
     input:
-        models=task_models,
-        dataset=task_images,
+        models=lambda w: task_jobs.task_models(TASKS_BLOCKS[w.tasks], w.tasks),
+        dataset=lambda w: task_jobs.task_images(TASKS_BLOCKS[w.tasks]),
     output:
         report(
             "results/{tasks}/tau_matrix.csv",
-            caption="../report/tau_matrix.rst",
+            caption="../report/tasks/tau_matrix.rst",
             category="Tasks (Section 4.4)",
             subcategory="{tasks}",
         ),
@@ -120,7 +106,7 @@ rule task_tau:
         gpu=gpu_request(),
     params:
         root=config["data"]["root"],
-        tasks=lambda w: affinity.task_names(TASKS_BLOCKS[w.tasks]),
+        tasks=lambda w: task_jobs.task_names(TASKS_BLOCKS[w.tasks]),
         zoo=lambda w: TASKS_BLOCKS[w.tasks].get("zoo"),
         images=lambda w: TASKS_BLOCKS[w.tasks]["images"],
         tau=lambda w: TASKS_BLOCKS[w.tasks]["tau"],
@@ -133,12 +119,12 @@ rule task_tau:
 
 rule task_affinity:
     input:
-        models=task_models,
+        models=lambda w: task_jobs.task_models(TASKS_BLOCKS[w.tasks], w.tasks),
         dataset=dataset_marker("shapes"),
     output:
         matrix=report(
             "results/{tasks}/affinity.csv",
-            caption="../report/affinity.rst",
+            caption="../report/tasks/affinity.rst",
             category="Tasks (Section 4.4)",
             subcategory="{tasks}",
         ),
@@ -173,13 +159,13 @@ rule task_trees:
         tau="results/{tasks}/tau_matrix.csv",
         affinity=lambda w: (
             []
-            if affinity.is_zoo(TASKS_BLOCKS[w.tasks])
+            if task_jobs.is_zoo(TASKS_BLOCKS[w.tasks])
             else f"results/{w.tasks}/affinity.csv"
         ),
     output:
         trees=report(
             "results/{tasks}/trees.csv",
-            caption="../report/trees.rst",
+            caption="../report/tasks/trees.rst",
             category="Tasks (Section 4.4)",
             subcategory="{tasks}",
         ),
@@ -197,7 +183,7 @@ rule task_trees:
         mem_mb=1000,
         runtime=10,
     params:
-        kinds=lambda w: affinity.task_kinds(TASKS_BLOCKS[w.tasks]),
+        kinds=lambda w: task_jobs.task_kinds(TASKS_BLOCKS[w.tasks]),
         clustering=lambda w: TASKS_BLOCKS[w.tasks]["clustering"],
         code=code_hash("scripts/task_trees.py"),
     script:
@@ -210,7 +196,7 @@ rule task_figure:
         tau="results/{tasks}/tau_matrix.csv",
         affinity=lambda w: (
             []
-            if affinity.is_zoo(TASKS_BLOCKS[w.tasks])
+            if task_jobs.is_zoo(TASKS_BLOCKS[w.tasks])
             else f"results/{w.tasks}/affinity.csv"
         ),
         trees="results/{tasks}/trees.csv",
@@ -218,7 +204,7 @@ rule task_figure:
     output:
         png=report(
             "results/{tasks}/figure4.png",
-            caption="../report/figure4.rst",
+            caption="../report/tasks/figure4.rst",
             category="Tasks (Section 4.4)",
             subcategory="{tasks}",
         ),
@@ -235,7 +221,7 @@ rule task_figure:
         mem_mb=1000,
         runtime=10,
     params:
-        kinds=lambda w: affinity.task_kinds(TASKS_BLOCKS[w.tasks]),
+        kinds=lambda w: task_jobs.task_kinds(TASKS_BLOCKS[w.tasks]),
         clustering=lambda w: TASKS_BLOCKS[w.tasks]["clustering"],
         primary_name=lambda w: tasks_claims.view_name(
             declared_claims(w.tasks)["tasks_agree"]["primary"]

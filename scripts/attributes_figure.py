@@ -5,7 +5,8 @@ from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.plots import attribute_figure, save_figure
+from advtransfer.families.attributes.figures import attribute_figure
+from advtransfer.plots import save_figure
 
 p = sm.params
 title = (

@@ -7,11 +7,12 @@ from _job import log, sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.attributes import defining_rank_check
 from advtransfer.io import json_scalars, load_json, save_csv
-from advtransfer.scenarios import ADVERSARIAL_METRICS
+from advtransfer.designs import ADVERSARIAL_METRICS
+from advtransfer.families.attributes.summary import defining_rank_check
+from advtransfer.families.attributes.tables import attribute_table
 from advtransfer.stats import outcome_separation, rank_correlations
-from advtransfer.tables import attribute_table, write_table
+from advtransfer.tables import write_table
 
 p = sm.params
 reference = load_json(sm.input.reference)

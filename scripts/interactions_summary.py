@@ -7,7 +7,10 @@ from _job import log, sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer import interaction_jobs, interactions, stats, tables
+from advtransfer import interactions, stats
+from advtransfer.families.interactions.jobs import parse_name
+from advtransfer.families.interactions.tables import interaction_tables
+from advtransfer.tables import write_table
 from advtransfer.io import save_csv
 
 p = sm.params
@@ -15,7 +18,7 @@ r = p.reproduction
 experiment = sm.wildcards.interactions
 frames = []
 for name, path in zip(p.names, sm.input.profiles):
-    side, group, seed = interaction_jobs.parse_name(name)
+    side, group, seed = parse_name(name)
     frames.append(pd.read_csv(path).assign(side=side, group=group, seed=seed))
 profiles = pd.concat(frames, ignore_index=True)
 summary = interactions.order_summary(profiles, r["n_boot"], r["level"], r["seed"])
@@ -32,5 +35,5 @@ if sm.input.scenario:
 save_csv(sm.output.summary, summary)
 save_csv(sm.output.profiles, profiles)
 save_csv(sm.output.view, view)
-tables.write_table(sm.output.table_md, sm.output.table_tex,
-                   tables.interaction_tables(summary, shares, view, correlations, p.claims))  # fmt: skip
+write_table(sm.output.table_md, sm.output.table_tex,
+            interaction_tables(summary, shares, view, correlations, p.claims))  # fmt: skip

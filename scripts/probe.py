@@ -9,7 +9,7 @@ from advtransfer.io import load_tensors, save_json
 from advtransfer.models import load_classifier
 from advtransfer.probe import extract_features, few_shot_accuracies, fit_linear_probe
 from advtransfer.runtime import resolve_device
-from advtransfer.scenarios import few_shot_column
+from advtransfer.designs import few_shot_column
 from advtransfer.stats import mean_interval
 
 p = sm.params

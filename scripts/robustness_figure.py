@@ -5,7 +5,8 @@ from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.plots import robustness_figure, save_figure
+from advtransfer.families.robustness.figures import robustness_figure
+from advtransfer.plots import save_figure
 
 p = sm.params
 summary = pd.read_csv(sm.input.summary)

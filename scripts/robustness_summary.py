@@ -7,15 +7,17 @@ from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer import robustness
+from advtransfer.families.robustness import summary as robustness
+from advtransfer.families.robustness.jobs import RETRAIN_SCHEMES
+from advtransfer.families.robustness.tables import robustness_tables
 from advtransfer.io import json_scalars, load_json, save_csv
-from advtransfer.scenarios import ADVERSARIAL_METRICS
+from advtransfer.designs import ADVERSARIAL_METRICS
 from advtransfer.stats import rank_correlations
-from advtransfer.tables import robustness_tables, write_table
+from advtransfer.tables import write_table
 
 p = sm.params
 keys = [(scheme, seed) for scheme in p.schemes for seed in p.seeds]
-retrained = [(scheme, seed, retrain) for scheme, seed in keys for retrain in robustness.RETRAIN_SCHEMES]
+retrained = [(scheme, seed, retrain) for scheme, seed in keys for retrain in RETRAIN_SCHEMES]
 metrics = {(e["scheme"], int(e["seed"])): json_scalars(path) for e, path in zip(p.evaluations, sm.input.metrics)}
 summary = robustness.summary_frame(
     sources=dict(zip(keys, map(load_json, sm.input.sources))),

@@ -4,7 +4,8 @@ from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.plots import figure3, save_figure
+from advtransfer.families.scenarios.figures import figure3
+from advtransfer.plots import save_figure
 
 summary = pd.read_csv(sm.input.summary)
 title = (f"{sm.wildcards.scenario}: {sm.params.source_dataset} sources -> {sm.params.target_dataset} target "

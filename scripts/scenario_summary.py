@@ -8,9 +8,10 @@ import pandas as pd
 
 from advtransfer.io import json_scalars as scalars
 from advtransfer.io import load_json, save_csv
-from advtransfer.scenarios import ADVERSARIAL_METRICS
+from advtransfer.designs import ADVERSARIAL_METRICS
+from advtransfer.families.scenarios.tables import scenario_table
 from advtransfer.stats import outcome_separation, rank_correlations
-from advtransfer.tables import scenario_table, write_table
+from advtransfer.tables import write_table
 
 p = sm.params
 target = {c.lower() for c in p.target_classes}

@@ -5,7 +5,8 @@ from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.plots import save_figure, selection_agreement_figure, selection_scores_figure
+from advtransfer.families.model_selection.figures import selection_agreement_figure, selection_scores_figure
+from advtransfer.plots import save_figure
 
 p = sm.params
 candidates, agreement = pd.read_csv(sm.input.scores), pd.read_csv(sm.input.agreement)

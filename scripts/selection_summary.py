@@ -10,8 +10,9 @@ import pandas as pd
 
 from advtransfer import selection
 from advtransfer.io import json_scalars, load_json, save_csv
-from advtransfer.selection_jobs import zoo_candidate
-from advtransfer.tables import selection_tables, write_table
+from advtransfer.families.model_selection.jobs import zoo_candidate
+from advtransfer.families.model_selection.tables import selection_tables
+from advtransfer.tables import write_table
 
 p = sm.params
 rows = []

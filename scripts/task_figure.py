@@ -5,8 +5,10 @@ from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.affinity import safe_linkage, task_views
-from advtransfer.plots import figure4, save_figure
+from advtransfer.affinity import safe_linkage
+from advtransfer.families.tasks.summary import task_views
+from advtransfer.families.tasks.figures import figure4
+from advtransfer.plots import save_figure
 
 p, c = sm.params, sm.params.clustering
 tasks, kinds = list(p.kinds), dict(p.kinds)

@@ -5,9 +5,11 @@ from _job import log, sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.affinity import compare_trees, task_views
+from advtransfer.affinity import compare_trees
+from advtransfer.families.tasks.summary import task_views
 from advtransfer.io import save_csv
-from advtransfer.tables import task_tables, write_table
+from advtransfer.families.tasks.tables import task_tables
+from advtransfer.tables import write_table
 
 p, c = sm.params, sm.params.clustering
 tasks, kinds = list(p.kinds), dict(p.kinds)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from advtransfer import attributes as A
 from advtransfer.data import disjoint_pools
+from advtransfer.families.attributes import jobs as A
+from advtransfer.families.attributes import summary as S
 from advtransfer.registry import SHAPES_LABELLINGS
 from advtransfer.stats import outcome_separation
 from tests.test_workflow import job_counts
@@ -34,13 +35,13 @@ BLOCK = {
 
 # ------------------------------------------------------------------------------------------ analysis
 def test_auc_above_on_hand_computed_cases():
-    assert A.auc_above([3, 4], [1, 2]) == 1.0
-    assert A.auc_above([1, 2], [3, 4]) == 0.0
-    assert A.auc_above([1], [1]) == 0.5  # a tie counts one half
-    assert A.auc_above([1, 3], [2]) == 0.5
+    assert S.auc_above([3, 4], [1, 2]) == 1.0
+    assert S.auc_above([1, 2], [3, 4]) == 0.0
+    assert S.auc_above([1], [1]) == 0.5  # a tie counts one half
+    assert S.auc_above([1, 3], [2]) == 0.5
     # pairs (2,1) (2,2) twice, (5,1) (5,2)
-    assert A.auc_above([2, 2, 5], [1, 2]) == pytest.approx((1 + 0.5 + 1 + 0.5 + 1 + 1) / 6)
-    assert math.isnan(A.auc_above([], [1.0]))
+    assert S.auc_above([2, 2, 5], [1, 2]) == pytest.approx((1 + 0.5 + 1 + 0.5 + 1 + 1) / 6)
+    assert math.isnan(S.auc_above([], [1.0]))
 
 
 def _frame(values: dict[str, list[float]], defining: set[str], column: str = "m") -> pd.DataFrame:
@@ -55,7 +56,7 @@ def test_defining_rank_check_orders_and_orients_each_metric():
     frame = _frame(values, {"a", "b"})
     frame["reference_adv_accuracy"] = -frame["m"]  # lower accuracy = more transferable: same ordering
     frame["noise"] = [0.1, 0.9, 0.8, 0.2, 0.5, 0.5, 0.3, 0.6]  # a nuisance attribute ranks first
-    check = A.defining_rank_check(frame, ["m", "reference_adv_accuracy", "noise"]).set_index("metric")
+    check = S.defining_rank_check(frame, ["m", "reference_adv_accuracy", "noise"]).set_index("metric")
     for metric in ("m", "reference_adv_accuracy"):
         row = check.loc[metric]
         assert row.auc == 1.0 and row.top_hits == 2 and row.n_defining == 2 and row.n_attributes == 4
@@ -63,14 +64,14 @@ def test_defining_rank_check_orders_and_orients_each_metric():
         # per seed: seed 0 (0.9, 0.7 vs 0.2, 0.5) and seed 1 (0.8, 0.75 vs 0.3, 0.1) both separate fully
         assert row.auc_seed_min == row.auc_seed_max == 1.0
     noise = check.loc["noise"]  # means a 0.5, b 0.5, c 0.5, d 0.45: ties count one half
-    assert noise.auc == pytest.approx(A.auc_above([0.5, 0.5], [0.5, 0.45]))
+    assert noise.auc == pytest.approx(S.auc_above([0.5, 0.5], [0.5, 0.45]))
     assert 0 <= noise.auc_seed_min <= noise.auc_seed_max <= 1
 
 
 def test_top_attributes_ranks_by_the_metric_and_reports_the_outcome_rank():
     frame = _frame({"a": [0.9, 0.7], "b": [0.5, 0.5], "c": [0.1, 0.3]}, {"a"}, "tau1_tau2")
     frame["probe_accuracy"] = [0.6, 0.6, 0.9, 0.8, 0.2, 0.2]
-    top = A.top_attributes(frame, "tau1_tau2", "probe_accuracy", k=2)
+    top = S.top_attributes(frame, "tau1_tau2", "probe_accuracy", k=2)
     assert list(top["source"]) == ["a", "b"] and list(top["metric_rank"]) == [1, 2]
     assert list(top["outcome_rank"]) == [2, 1]  # b has the best probe accuracy of all three
     assert top.loc[0, "tau1_tau2_mean"] == pytest.approx(0.8) and top.loc[0, "tau1_tau2_std"] == pytest.approx(
@@ -96,7 +97,7 @@ def test_outcome_separation_reports_the_anova_beside_the_seed_sd_range():
 
 # ---------------------------------------------------------------------------------- jobs and checks
 def test_network_jobs_one_binary_source_per_attribute_and_an_identity_reference():
-    jobs = A.network_jobs(BLOCK)
+    jobs = A.network_jobs("x", BLOCK, {})
     assert set(jobs["splits"]) == {"source_is_large", "source_is_red", "source_is_left", "target"}
     assert jobs["datasets"] == sorted([*BLOCK["source_datasets"], "shapes_identity"])
     for name in ("is_large", "is_red", "is_left"):
@@ -112,7 +113,7 @@ def test_network_jobs_one_binary_source_per_attribute_and_an_identity_reference(
     evaluation = jobs["evaluations"]["is_red_seed1"]
     assert evaluation["labels"] == {"source": "is_red", "seed": 1} and evaluation["source"] == "source_is_red_seed1"
     assert evaluation["finetune"] is None  # the family measures knowledge transfer by identity probes
-    special = A.network_jobs({**BLOCK, "reference_train": {"epochs": 9, "batch_size": 8, "lr": 1.0}})
+    special = A.network_jobs("x", {**BLOCK, "reference_train": {"epochs": 9, "batch_size": 8, "lr": 1.0}}, {})
     assert special["models"]["reference"]["train"]["epochs"] == 9
     assert special["models"]["source_is_red_seed0"]["train"] == BLOCK["train"]
 
@@ -129,14 +130,14 @@ def test_attribute_and_identity_pools_hold_disjoint_images():
 
 
 def test_config_problems_name_the_key():
-    assert A.config_problems(BLOCK) == []
+    assert A.config_problems(BLOCK, {}) == []
     problems = dict(A.config_problems({**BLOCK, "identity_defining": ["shapes_is_blue"], "outcome": "probe_accuracy_k9",
-                                       "split": {**BLOCK["split"], "source_pool_fraction": None}}))  # fmt: skip
+                                       "split": {**BLOCK["split"], "source_pool_fraction": None}}, {}))  # fmt: skip
     assert "shapes_is_blue" in problems["identity_defining"]
     assert "probe_accuracy_k9" in problems["outcome"]
     assert "fraction" in problems["split.source_pool_fraction"]
     assert A.knowledge_outcomes(BLOCK) == ["probe_accuracy_k2", "probe_accuracy_k5", "probe_accuracy"]
-    assert A.attribute_name("shapes_is_red") == "is_red" and A.direction("reference_adv_accuracy") == -1
+    assert A.attribute_name("shapes_is_red") == "is_red" and S.direction("reference_adv_accuracy") == -1
 
 
 # ------------------------------------------------------------------------------------------ workflow

@@ -20,10 +20,11 @@ DESIGNS = [
     C.ClaimDesign("toy", "falls", "rank", 7, 3, "decreasing"),
     C.ClaimDesign("toy", "within_levels", "rank", 12, 2, "increasing", strata=tuple([0] * 4 + [1] * 4 + [2] * 4)),
     C.ClaimDesign("toy", "defining", "indicator", 8, 2, "increasing", n_positive=3),
-    C.ClaimDesign("toy", "tau2_adds", "product", 5, 3, "increasing"),
+    C.ClaimDesign("toy", "tau2_adds", "product", 5, 3, "increasing", family="advtransfer.families.scenarios.claims"),
     C.ClaimDesign("toy", "ratio", "sign", 7, 7, "increasing"),
-    C.ClaimDesign("toy", "tasks", "mantel", 7, 1, "increasing"),
-    C.ClaimDesign("toy", "selects", "weighted_kendall", 5, 3, "increasing"),
+    C.ClaimDesign("toy", "tasks", "matrix", 7, 1, "increasing", family="advtransfer.families.tasks.claims"),
+    C.ClaimDesign("toy", "selects", "weighted_kendall", 5, 3, "increasing",
+                  family="advtransfer.families.model_selection.claims"),
 ]
 
 

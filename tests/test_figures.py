@@ -13,7 +13,10 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from advtransfer import plots
-from advtransfer.attributes import defining_rank_check
+from advtransfer.families.attributes.figures import attribute_figure, per_seed_aucs
+from advtransfer.families.attributes.summary import defining_rank_check
+from advtransfer.families.interactions.figures import interaction_figure
+from advtransfer.families.model_selection.figures import selection_agreement_figure, selection_scores_figure
 from advtransfer.stats import rank_correlations
 
 ATTRIBUTES = {"is_red": True, "is_square": True, "is_large": True, "is_left": False, "textured": False,
@@ -63,7 +66,7 @@ def attribute_inputs(summary):
 
 def attribute(summary, **kwargs):
     correlations, check = attribute_inputs(summary)
-    return plots.attribute_figure(summary, correlations, check, rank_by="tau1_tau2", outcome="probe_accuracy_k10",
+    return attribute_figure(summary, correlations, check, rank_by="tau1_tau2", outcome="probe_accuracy_k10",
                                   title="t", **kwargs)  # fmt: skip
 
 
@@ -98,11 +101,11 @@ def test_attribute_labels_do_not_overlap_even_for_points_on_one_spot(tmp_path):
 def test_auc_panel_bars_are_the_mean_of_the_per_seed_dots():
     summary = attribute_summary(n_seeds=4, seed=3)
     correlations, check = attribute_inputs(summary)
-    fig = plots.attribute_figure(summary, correlations, check, rank_by="tau1_tau2", outcome="probe_accuracy_k10",
+    fig = attribute_figure(summary, correlations, check, rank_by="tau1_tau2", outcome="probe_accuracy_k10",
                                  title="t", n_classes=30)  # fmt: skip
     bars = fig.axes[1]
     for i, row in check.reset_index(drop=True).iterrows():
-        seeds = plots.per_seed_aucs(summary, row["metric"])
+        seeds = per_seed_aucs(summary, row["metric"])
         assert len(seeds) == 4
         assert seeds.min() == pytest.approx(row["auc_seed_min"]) and seeds.max() == pytest.approx(row["auc_seed_max"])
         patch = bars.patches[i]
@@ -141,7 +144,7 @@ CLAIMS = {"standard": "ce", "robust": ["pgd_at"], "high": 0.7, "low": 0.3}
 @pytest.mark.parametrize("level", [0.95, 0.9])
 def test_interaction_figure_says_what_the_bands_and_dotted_lines_are(level):
     summary, view = interaction_inputs()
-    fig = plots.interaction_figure(summary, view, claims=CLAIMS, outcome="probe_accuracy_k5", title="t", level=level)
+    fig = interaction_figure(summary, view, claims=CLAIMS, outcome="probe_accuracy_k5", title="t", level=level)
     (legend,) = fig.legends
     text = legend_text(legend)
     assert f"{100 * level:.0f}% two-level bootstrap interval" in text
@@ -183,7 +186,7 @@ def selection_inputs(equal_costs: bool = False):
 
 def test_constant_scores_are_listed_not_plotted():
     frame, agreement = selection_inputs()
-    fig = plots.selection_scores_figure(frame, agreement, outcome="probe_accuracy_k5", title="t")
+    fig = selection_scores_figure(frame, agreement, outcome="probe_accuracy_k5", title="t")
     labels = {ax.get_label() for ax in fig.axes if ax.get_visible()}
     assert "score:feature_dim" not in labels and "score:parameter_count" not in labels
     assert "score:tau1" in labels and "score:h_score" in labels
@@ -195,7 +198,7 @@ def test_constant_scores_are_listed_not_plotted():
 
 def test_score_panels_have_axis_labels_and_a_key():
     frame, agreement = selection_inputs()
-    fig = plots.selection_scores_figure(frame, agreement, outcome="probe_accuracy_k5", title="t", level=0.9)
+    fig = selection_scores_figure(frame, agreement, outcome="probe_accuracy_k5", title="t", level=0.9)
     panels = [ax for ax in fig.axes if ax.get_label().startswith("score:")]
     assert panels and all(ax.get_xlabel().endswith("(score value)") for ax in panels)
     left = [ax for ax in panels if ax.get_subplotspec().colspan.start == 0]
@@ -208,7 +211,7 @@ def test_score_panels_have_axis_labels_and_a_key():
 @pytest.mark.parametrize("equal_costs", [False, True])
 def test_agreement_names_do_not_overlap(equal_costs, tmp_path):
     frame, agreement = selection_inputs(equal_costs)
-    fig = plots.selection_agreement_figure(agreement, outcome="probe_accuracy_k5", title="t")
+    fig = selection_agreement_figure(agreement, outcome="probe_accuracy_k5", title="t")
     cost = fig.axes[1]
     scored = agreement.dropna(subset=["weighted_kendall"])
     assert sorted(t.get_text() for t in cost.texts) == sorted(scored["score"])
@@ -228,7 +231,7 @@ def test_stacked_names_keep_their_points_order():
     ax.scatter(xs, ys)
     ax.set(xlim=(0, 3), ylim=(0, 1))
     names = [f"name{i}" for i in range(len(xs))]
-    plots._label_points(ax, xs, ys, names)
+    plots.label_points(ax, xs, ys, names)
     boxes = text_boxes(fig, ax, names)
     assert_disjoint(boxes)
     column = np.argsort(ys[:4])

@@ -10,9 +10,9 @@ import yaml
 
 from advtransfer import claims as C
 from advtransfer import config as configuration
-from advtransfer import interaction_jobs as ij
 from advtransfer import interactions as it
 from advtransfer.families.interactions import claims as family
+from advtransfer.families.interactions import jobs as ij
 from tests.workflow_helpers import REPO
 
 ROBUSTNESS = {"rb": {"schemes": {"ce": {}, "pgd_at": {}, "rrm": {}}, "seeds": [0, 1], "image_size": 8}}
@@ -34,10 +34,11 @@ def test_job_names_round_trip():
 
 
 def test_config_problems_name_the_key():
-    assert ij.config_problems(BLOCK, ROBUSTNESS, SCENARIOS) == []
-    assert [k for k, _ in ij.config_problems({**BLOCK, "robustness": "nope"}, ROBUSTNESS, SCENARIOS)] == ["robustness"]
+    both = {"robustness": ROBUSTNESS, "scenarios": SCENARIOS}
+    assert ij.config_problems(BLOCK, both) == []
+    assert [k for k, _ in ij.config_problems({**BLOCK, "robustness": "nope"}, both)] == ["robustness"]
     bad = {**BLOCK, "schemes": ["ce", "madry"], "scenario": "x", "grid": 9}
-    keys = {k for k, _ in ij.config_problems(bad, ROBUSTNESS, SCENARIOS)}
+    keys = {k for k, _ in ij.config_problems(bad, both)}
     assert keys == {"schemes", "scenario", "grid"}
     config = {"robustness": ROBUSTNESS}
     assert family.claims_problems({**BLOCK, "schemes": ["ce", "pgd_at"]}, DECLARED, config) == []
@@ -189,7 +190,7 @@ def test_tiny_interactions_run_produces_every_output(tiny_run):
 
 
 def test_tables_without_a_scenario_have_no_view_section():
-    from advtransfer import tables
+    from advtransfer.families.interactions.tables import interaction_tables
 
     rng = np.random.default_rng(0)
     frame = profile_rows({s: np.abs(rng.normal(size=(4, 3))) for s in (0, 1)}, [0.0, 0.5, 0.9]).assign(
@@ -197,6 +198,6 @@ def test_tables_without_a_scenario_have_no_view_section():
     summary = it.order_summary(frame, n_boot=50, level=0.9, seed=0)
     shares = it.model_shares(frame, 0.7)
     empty = pd.DataFrame(columns=["source", "seed", "high_order_share"])
-    out = tables.interaction_tables(summary, shares, empty, pd.DataFrame(), family.compared(DECLARED))
+    out = interaction_tables(summary, shares, empty, pd.DataFrame(), family.compared(DECLARED))
     assert "| source | ce |" in out["md"] and "scenario's sources" not in out["md"]
     assert r"\begin{tabular}" in out["tex"] and "high-order share" in out["md"]

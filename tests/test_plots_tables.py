@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advtransfer.plots import FIGURE3_BAR_METRICS, FIGURE3_SCATTER_METRICS, figure3, save_figure
+from advtransfer.families.scenarios.figures import FIGURE3_BAR_METRICS, FIGURE3_SCATTER_METRICS, figure3
+from advtransfer.families.scenarios.tables import scenario_table
+from advtransfer.plots import save_figure
 from advtransfer.stats import rank_correlations
-from advtransfer.tables import TABLE_COLUMNS, scenario_table, write_table
+from advtransfer.tables import TABLE_COLUMNS, write_table
 
 METRICS = ["tau1", "tau2", "tau1_tau2", "alpha", "cross_adv_loss"]
 SOURCES = ["animals0", "animals25", "animals50", "animals75", "animals100"]  # by name: 0, 100, 25, 50, 75

@@ -11,8 +11,9 @@ import yaml
 
 from advtransfer import claims as C
 from advtransfer import config as configuration
-from advtransfer import evaluation, robustness
+from advtransfer import evaluation
 from advtransfer.families.robustness import claims as family
+from advtransfer.families.robustness import jobs as robustness
 from advtransfer.models import SmallCNN
 from tests.workflow_helpers import REPO, copy_workflow, snakemake
 
@@ -30,7 +31,7 @@ def block(**changes):
 
 
 def test_network_jobs_one_source_per_scheme_and_seed_with_its_objective_and_teacher():
-    jobs = robustness.network_jobs(block())
+    jobs = robustness.network_jobs("x", block(), {})
     sources = {k: v for k, v in jobs["models"].items() if k.startswith("source_")}
     assert set(sources) == {f"source_{s}_seed{k}" for s in ("ce", "pgd_at", "rrm") for k in (0, 1)}
     assert sources["source_pgd_at_seed1"]["objective"] == "pgd_at"
@@ -51,7 +52,7 @@ def test_scheme_overrides_architecture_and_training():
     b = block()
     b["schemes"] = {**b["schemes"], "lip": {"objective": "ce", "model": "lipschitz_mlp"},
                     "free": {"objective": "free_at", "params": {"eps": 0.1}, "train": {"epochs": 1, "replays": 3}}}
-    jobs = robustness.network_jobs(b)
+    jobs = robustness.network_jobs("x", b, {})
     assert jobs["models"]["source_lip_seed0"]["architecture"] == "lipschitz_mlp"
     assert jobs["models"]["source_free_seed0"]["train"] == {**b["train"], "epochs": 1, "replays": 3}
     assert jobs["models"]["source_ce_seed0"]["architecture"] == "small_cnn"
@@ -63,11 +64,11 @@ def test_config_problems_name_the_key():
                       "x": {"objective": "ce", "teacher": "pgd_at"}}  # fmt: skip
     bad["target"] = {**bad["target"], "classes": ["6", "seven"]}
     bad["evaluation"] = {**bad["evaluation"], "apgd": {"n_iter": 5, "eps": [0.25]}}
-    keys = [k for k, _ in robustness.config_problems(bad)]
+    keys = [k for k, _ in robustness.config_problems(bad, {})]
     assert "evaluation.apgd.eps" in keys
     assert "schemes.rrm.teacher" in keys and "schemes.x.teacher" in keys
     assert "target.classes" in keys
-    assert robustness.config_problems(block()) == []
+    assert robustness.config_problems(block(), {}) == []
 
 
 CONFIG = configuration.validate(configuration.load([configuration.ROOT / "config.yaml"]))
@@ -240,9 +241,9 @@ def test_dry_run_builds_the_robustness_dags(experiment, schemes, seeds, datasets
     if experiment == "cifar100_cifar10":  # the GPU block: `classes: all` is every class; GPU jobs ask for one
         cfg = yaml.safe_load((REPO / "config.yaml").read_text())["robustness"][experiment]
         assert cfg["source"]["classes"] == cfg["target"]["classes"] == "all"
-        robustness.expand_all_classes(cfg)
+        robustness.normalise(cfg, {})
         assert cfg["source"]["classes"][:2] == ["apple", "aquarium_fish"] and len(cfg["target"]["classes"]) == 10
-        assert {len(m["classes"]) for m in robustness.network_jobs(cfg)["models"].values()} == {100, 10}
+        assert {len(m["classes"]) for m in robustness.network_jobs("x", cfg, {})["models"].values()} == {100, 10}
         gpus = _gpu_by_rule(snakemake(REPO, "-n", "--forceall", "--config", f"experiments=[{experiment}]",
                                       "device=cuda").stdout)  # fmt: skip
         assert all(gpus[rule] == {1} for rule in ("train", "retrain", "robust_eval", "attack", "metrics")), gpus

@@ -10,8 +10,9 @@ import pytest
 import yaml
 from scipy import stats
 
-from advtransfer import selection, selection_jobs
+from advtransfer import selection
 from advtransfer.claims import VERDICTS
+from advtransfer.families.model_selection import jobs as selection_jobs
 from advtransfer.stats import _resampled
 from tests.workflow_helpers import REPO
 
@@ -220,24 +221,24 @@ ZOO = [{"name": "a", "model": "pkg.mod:f", "num_classes": 3, "weights": None, "f
     ],
 )
 def test_config_problems_name_the_key(changes, key, text):
-    problems = selection_jobs.config_problems(block(**changes), SCENARIOS)
+    problems = selection_jobs.config_problems(block(**changes), {"scenarios": SCENARIOS})
     assert problems and problems[0][0] == key and text in problems[0][1]
 
 
 def test_good_block_has_no_problems_and_names_its_candidates():
     good = block(zoo=ZOO, zoo_finetune=True, outcome="finetune_accuracy")
-    assert selection_jobs.config_problems(good, SCENARIOS) == []
+    assert selection_jobs.config_problems(good, {"scenarios": SCENARIOS}) == []
     evaluations = {"outside0_seed0": {}, "outside100_seed0": {}}
     assert selection_jobs.candidate_names(good, evaluations) == ["outside0_seed0", "outside100_seed0", "zoo_a", "zoo_b"]
     assert selection_jobs.candidate_names({**good, "scenario_sources": False}, evaluations) == ["zoo_a", "zoo_b"]
 
 
 def test_zoo_evaluations_reuse_the_scenarios_target_and_reference():
-    from advtransfer import scenarios
+    from advtransfer.families.scenarios import jobs as scenario_jobs
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())["scenarios"]["digits"]
-    jobs = scenarios.network_jobs({**cfg, "objective": "ce"})  # the schema default
-    out = selection_jobs.zoo_evaluations(block(zoo=ZOO), "sel", jobs)
+    jobs = scenario_jobs.network_jobs("digits", {**cfg, "objective": "ce"}, {})  # the schema default
+    out = selection_jobs.network_jobs("sel", block(zoo=ZOO), {"digits": jobs})
     assert out["splits"] == {} and out["models"] == {} and out["datasets"] == ["digits"]
     e = out["evaluations"]["zoo_b"]
     template = next(iter(jobs["evaluations"].values()))
@@ -246,15 +247,17 @@ def test_zoo_evaluations_reuse_the_scenarios_target_and_reference():
     assert e["files"] == {"source": "results/sel/zoo/b", "reference": "results/digits/models/reference",
                           "split": "results/digits/splits/target"}  # fmt: skip
     assert e["seed"] == 1 and e["finetune"] is None
-    assert selection_jobs.zoo_evaluations(block(zoo=ZOO, zoo_finetune=True), "sel", jobs)["evaluations"]["zoo_a"][
-        "finetune"] == template["finetune"]  # fmt: skip
+    tuned = selection_jobs.network_jobs("sel", block(zoo=ZOO, zoo_finetune=True), {"digits": jobs})
+    assert tuned["evaluations"]["zoo_a"]["finetune"] == template["finetune"]
 
 
 # -------------------------------------------------------------------------------------- tables, figures
 
 
 def test_tables_and_figures_render(tmp_path):
-    from advtransfer import plots, tables
+    from advtransfer import plots
+    from advtransfer.families.model_selection.figures import selection_agreement_figure, selection_scores_figure
+    from advtransfer.families.model_selection.tables import selection_tables
 
     rng = np.random.default_rng(7)
     frame = candidates(rng).rename(columns={"outcome": "probe_accuracy_k5"}).assign(kind="scenario")
@@ -266,10 +269,10 @@ def test_tables_and_figures_render(tmp_path):
     agreement = selection.agreement(frame, list(selection.SCORES), "probe_accuracy_k5", n_boot=50)
     agreement = agreement.merge(pd.DataFrame({"score": selection.SCORES, "cpu_seconds": 1.0, "wall_seconds": 1.0}))
     agreement["rank"] = agreement["weighted_kendall"].rank(ascending=False, method="min")
-    out = tables.selection_tables(agreement, outcome="probe_accuracy_k5")
+    out = selection_tables(agreement, outcome="probe_accuracy_k5")
     assert "| – | feature_dim | baseline | n/a (constant)" in out["md"] and r"\begin{tabular}" in out["tex"]
-    for fig, name in ((plots.selection_scores_figure(frame, agreement, outcome="probe_accuracy_k5", title="t"), "s"),
-                      (plots.selection_agreement_figure(agreement, outcome="probe_accuracy_k5", title="t"), "a")):
+    for fig, name in ((selection_scores_figure(frame, agreement, outcome="probe_accuracy_k5", title="t"), "s"),
+                      (selection_agreement_figure(agreement, outcome="probe_accuracy_k5", title="t"), "a")):
         plots.save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 

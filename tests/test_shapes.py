@@ -146,8 +146,8 @@ def test_labellings_are_the_factors_and_share_the_images(tmp_path):
 
 def test_two_labellings_of_the_same_images_get_disjoint_pools():
     from advtransfer.data import disjoint_pools
+    from advtransfer.families.scenarios.jobs import network_jobs
     from advtransfer.names import image_set
-    from advtransfer.scenarios import network_jobs
 
     assert image_set("shapes_is_red") == image_set("shapes") == "shapes" and image_set("digits") == "digits"
     f = shapes.render(300, seed=4).factors
@@ -163,7 +163,7 @@ def test_two_labellings_of_the_same_images_get_disjoint_pools():
         "model": "small_cnn", "image_size": 32, "channels": 3, "seeds": [0], "reference_seed": 0,
         "objective": "ce", "train": {}, "attack": {}, "metrics": {}, "probe": {"shots": [5]}, "finetune": {},
     }  # fmt: skip
-    splits = network_jobs(block)["splits"]
+    splits = network_jobs("x", block, {})["splits"]
     assert splits["source_red"]["pool"]["stratify"] is False and splits["target"]["pool"]["side"] == "target"
 
 

@@ -93,3 +93,39 @@ def experiments(config: Mapping[str, Any],
     for family in families or table(config):
         for name, block in family.blocks(config).items():
             yield name, family, block
+
+
+def where(family: Family, name: str) -> str:
+    """The config key of an experiment's block: ``<family key>.<name>``, or the key itself for a single block."""
+    return family.key if family.single else f"{family.key}.{name}"
+
+
+def config_problems(config: dict[str, Any], families: Sequence[Family]) -> Iterator[tuple[str, str]]:
+    """Each family's own checks of its validated blocks, after its normaliser ran (its jobs module's
+    ``normalise`` and ``config_problems`` hooks): (config key, problem) for every problem."""
+    for family in families:
+        jobs = family.load("jobs")
+        for name, block in family.blocks(config).items():
+            jobs.normalise(block, config)
+            for key, problem in jobs.config_problems(block, config):
+                yield f"{where(family, name)}.{key}", problem
+
+
+def claims_problems(config: dict[str, Any], families: Sequence[Family]) -> Iterator[tuple[str, str]]:
+    """(config key, problem) for claims a family or a block declares that the family does not know, and for views
+    the family refuses (its claims module's optional ``claims_problems`` hook)."""
+    from advtransfer.claims import declaration_problems, declarations
+
+    for family in families:
+        code = family.load("claims")
+        declared = config["claims"].get(family.name) or {}
+        unknown = sorted(set(declared) - set(code.CLAIMS))
+        if unknown:
+            yield f"claims.{family.name}", f"{unknown} are not claims of this family; its claims: {sorted(code.CLAIMS)}"
+        for name, block in family.blocks(config).items():
+            own = (block or {}).get("claims")
+            for key, problem in declaration_problems(declared, own, code.CLAIMS):
+                yield f"{where(family, name)}.{key}", problem
+            hook = getattr(code, "claims_problems", None)
+            for key, problem in hook(block, declarations(declared, own), config) if hook and not unknown else ():
+                yield f"{where(family, name)}.claims.{key}", problem

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from advtransfer import claims as C
-from advtransfer.families.scenarios.claims import LOWER_IS_MORE, oriented, resolve
+from advtransfer.designs import LOWER_IS_MORE
+from advtransfer.families.scenarios.claims import oriented, resolve
 from advtransfer.fidelity import aspect, fidelity_frame, view_result
 
 PAPER = "Liang et al. 2021"
@@ -39,7 +40,7 @@ def claims_inputs(name: str, block: Mapping[str, Any]) -> dict[str, str]:
 
 def auc_per_seed(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Per seed, P(a defining attribute's value > a nuisance one's), ties one half (larger = more transferable)."""
-    from advtransfer.attributes import auc_above
+    from advtransfer.families.attributes.summary import auc_above
 
     out = []
     for _, g in frame.assign(_v=oriented(frame, column)).groupby("seed"):

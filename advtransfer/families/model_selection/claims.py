@@ -157,3 +157,17 @@ def claim_designs(name: str, block: Mapping[str, Any], declared: Mapping[str, An
         out.append(C.ClaimDesign(name, cid, "sign" if versus else "weighted_kendall", seeds if versus else units,
                                  seeds, d["direction"], float(d.get("min_effect", 0.0))))
     return out
+
+
+def _run_weighted_kendall(design: C.ClaimDesign, null: str | None, rng, settings) -> str:
+    """Calibration (advtransfer.calibration) of a score's weighted Kendall over the candidates: candidates in the
+    design's shape (sources x seeds), the score unrelated to the outcome under ``null``; the real test."""
+    from advtransfer.calibration import simulate_rank
+
+    frame = simulate_rank(design, null, rng).rename(columns={"x": "score", "y": "outcome_value"})
+    frame["kind"] = "scenario"
+    result, _, _ = _measure(frame, "outcome_value", settings)({"score": "score", "against": "outcome"})
+    return C.verdict(result, design.direction, design.min_effect, settings["alpha"])
+
+
+CALIBRATION_RUNNERS = {"weighted_kendall": _run_weighted_kendall}

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from advtransfer import claims as C
+from advtransfer.designs import LOWER_IS_MORE
 from advtransfer.fidelity import aspect, fidelity_frame, view_result
 
 PAPER = "Liang et al. 2021"
-LOWER_IS_MORE = frozenset({"reference_adv_accuracy"})  # the reference's accuracy at the source's PGD examples
 CLAIMS = {
     spec.id: spec
     for spec in (
@@ -148,3 +148,15 @@ def claim_designs(name: str, block: Mapping[str, Any], declared: Mapping[str, An
     return [C.ClaimDesign(name, cid, "product" if "factor" in d["primary"] else "rank", n, k, d["direction"],
                           float(d.get("min_effect", 0.0)), y_design=d["primary"].get("against") == "closeness")
             for cid, d in declared.items()]  # fmt: skip
+
+
+def _run_product(design: C.ClaimDesign, null: str | None, rng, settings) -> str:
+    """Calibration (advtransfer.calibration) of ``tau1_not_sufficient``: tau1, tau2 and an outcome in the design's
+    shape, tau2 unrelated to the outcome under ``null``; the real test and verdict on it."""
+    from advtransfer.calibration import simulate_product
+
+    result = product_gain(simulate_product(design, null, rng), "b", "f", "y", settings)
+    return C.verdict(result, design.direction, design.min_effect, settings["alpha"])
+
+
+CALIBRATION_RUNNERS = {"product": _run_product}

@@ -25,6 +25,7 @@ from scipy import stats
 
 from advtransfer import affinity
 from advtransfer import claims as C
+from advtransfer.families.tasks.jobs import is_zoo, task_kinds, task_names
 from advtransfer.fidelity import aspect, fidelity_frame, view_result
 
 PAPER = "Liang et al. 2021"
@@ -43,7 +44,7 @@ MATRICES = ("atm", "tau1_tau2", "tau1")
 
 def claims_inputs(name: str, block: Mapping[str, Any]) -> dict[str, str]:
     files = {"atm": f"results/{name}/atm.csv", "tau": f"results/{name}/tau_matrix.csv"}
-    if not affinity.is_zoo(block):
+    if not is_zoo(block):
         files["affinity"] = f"results/{name}/affinity.csv"
     return files
 
@@ -107,7 +108,7 @@ def categories_test(matrix: np.ndarray, kinds: Sequence[str], k: int, clustering
 
 
 def _measure(frames: Mapping[str, pd.DataFrame], block: Mapping[str, Any], settings: dict[str, Any]):
-    kinds_map = affinity.task_kinds(block)
+    kinds_map = task_kinds(block)
     tasks, kinds = list(kinds_map), list(kinds_map.values())
     reference = affinity.square(frames["affinity"], "value", tasks) if "affinity" in frames else None
 
@@ -127,8 +128,8 @@ def _measure(frames: Mapping[str, pd.DataFrame], block: Mapping[str, Any], setti
 
 
 def fidelity(name: str, block: Mapping[str, Any], claims: pd.DataFrame) -> pd.DataFrame:
-    zoo = affinity.is_zoo(block)
-    tasks = affinity.task_names(block)
+    zoo = is_zoo(block)
+    tasks = task_names(block)
     eps = block["attack"]["eps"]
     found = view_result(claims, "tasks_agree", eps=max(eps)) if len(eps) > 1 else ""
     return fidelity_frame(name, [
@@ -163,10 +164,10 @@ def claims(name: str, block: Mapping[str, Any], frames: Mapping[str, pd.DataFram
 
 def claim_designs(name: str, block: Mapping[str, Any], declared: Mapping[str, Any],
                   config: Mapping[str, Any]) -> list[C.ClaimDesign]:  # fmt: skip
-    n = len(affinity.task_names(block))
-    return [C.ClaimDesign(name, cid, "mantel" if cid == "tasks_agree" else "categories", n, 1, d["direction"],
+    n = len(task_names(block))
+    return [C.ClaimDesign(name, cid, "matrix" if cid == "tasks_agree" else "categories", n, 1, d["direction"],
                           float(d.get("min_effect", 0.0)), n_positive=int(d["primary"].get("k", 0)))
-            for cid, d in declared.items() if not (cid == "tasks_agree" and affinity.is_zoo(block))]  # fmt: skip
+            for cid, d in declared.items() if not (cid == "tasks_agree" and is_zoo(block))]  # fmt: skip
 
 
 def view_name(view: Mapping[str, Any]) -> str:
@@ -175,3 +176,29 @@ def view_name(view: Mapping[str, Any]) -> str:
     if view["matrix"] == "atm":
         return f"ATM eps {float(view['eps']):g}"
     return f"{view['matrix'].replace('_', ' ')} (encoders)"
+
+
+def _run_mantel(design: C.ClaimDesign, null: str | None, rng, settings) -> str:
+    """Calibration (advtransfer.calibration) of ``tasks_agree``: two matrices over the design's tasks, unrelated
+    under ``null``; the real test (ranks normalisation) and verdict on them."""
+    from advtransfer.calibration import simulate_matrices
+
+    a, b = simulate_matrices(design.n_units, null, rng, C.direction_sign(design.direction))
+    return C.verdict(mantel_test(normalise(a, "ranks"), normalise(b, "ranks"), settings), design.direction,
+                     design.min_effect, settings["alpha"])  # fmt: skip
+
+
+def _run_categories(design: C.ClaimDesign, null: str | None, rng, settings) -> str:
+    """Calibration of ``tasks_categories``: a matrix whose columns of one kind are alike (or not, under ``null``);
+    the real entropy test and verdict on its tree."""
+    n, k = design.n_units, max(2, design.n_positive or 3)
+    kinds = [f"kind{i % k}" for i in range(n)]
+    m = rng.normal(size=(n, n))
+    if not null:
+        profiles = rng.normal(size=(k, n)) * 2.0
+        m = m + np.stack([profiles[i % k] for i in range(n)], axis=1)
+    result = categories_test(m, kinds, k, {"method": "average", "metric": "correlation"}, settings)
+    return C.verdict(result, design.direction, design.min_effect, settings["alpha"])
+
+
+CALIBRATION_RUNNERS = {"matrix": _run_mantel, "categories": _run_categories}

@@ -1,10 +1,6 @@
-"""Data-distribution scenarios (Section 4.2): a scenario's config block as network jobs. No torch.
-
-A scenario trains one source per (class mixture, seed) on its source data set, one reference on the target
-task, and evaluates every source against the reference (PGD, tau metrics) and on the target task (linear
-probes on all and on k-shot sets of the labelled images, full fine-tuning). ``network_jobs`` turns the
-block into the normalised description the generic network rules read (rules/common.smk).
-"""
+"""The design every transfer family shares: many source models, one reference on the target task, and one
+evaluation of every source against it (attack, tau metrics, probes, fine-tuning). Its network jobs and the
+columns of its summaries. No torch: the workflow builds its DAG with it."""
 
 from __future__ import annotations
 
@@ -26,12 +22,6 @@ def few_shot_k(column: str) -> int | None:
     return int(rest) if rest != column and rest.isdigit() else None
 
 
-def knowledge_outcomes(s: dict[str, Any]) -> list[str]:
-    """The knowledge-transfer columns of a scenario's summary (its block ``s``): the k-shot probes by
-    ascending k, the probe on all labelled target images, full fine-tuning; all target test accuracies."""
-    return [few_shot_column(k) for k in sorted(s["probe"]["shots"])] + ["probe_accuracy", "finetune_accuracy"]
-
-
 # The adversarial metrics of every transfer family's summary. tau1, tau2, tau1_tau2, alpha: at the source's
 # features (the theory's f_S); *_logits: at its logits; cross adversarial loss and the reference's accuracy
 # at the source's PGD examples.
@@ -42,11 +32,13 @@ ADVERSARIAL_METRICS = (
 )  # fmt: skip
 
 
-def network_jobs(s: dict[str, Any]) -> dict[str, Any]:
-    """The normalised network jobs (rules/common.smk, NETWORKS) of one scenario's config block ``s``:
-    one source per class mixture of ``source_dataset``."""
-    sources = {src: (s["source_dataset"], classes) for src, classes in s["sources"].items()}
-    return transfer_jobs(s, sources)
+# The one metric whose smaller values mean more transferable: the reference's accuracy at the source's examples.
+LOWER_IS_MORE = frozenset({"reference_adv_accuracy"})
+
+
+def direction(metric: str) -> int:
+    """+1 when a larger value of ``metric`` means more transferable (or more knowledge), -1 when smaller."""
+    return -1 if metric in LOWER_IS_MORE else 1
 
 
 def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:

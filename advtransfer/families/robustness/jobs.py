@@ -1,12 +1,10 @@
-"""Robustness transfer across source training schemes (Kopetzki, Bojchevski and Guennemann, "When is
-adversarial robustness transferable?"), robust representation matching (Vaishnavi, Eykholt and Rahmati) and
-randomized-smoothing certificates (Cohen, Rosenfeld and Kolter 2019): a config block's network jobs and the
-family's summary. Torch-free (the workflow builds its DAG with it); a model's robustness is measured by
-``advtransfer.evaluation``.
+"""A robustness experiment's config block as jobs (Kopetzki et al.; Vaishnavi et al.; Cohen et al.): its checks,
+its network jobs for the shared stages, the files rule `all` asks for and the inputs of its own rules. No torch:
+the workflow builds its DAG with it; a model's robustness is measured by ``advtransfer.evaluation``.
 
 A block trains one source per training scheme (an objective of ``advtransfer.registry.OBJECTIVES`` with its
 parameters, optionally another architecture, training settings or a teacher scheme, ``rrm``) and seed on the
-source classes, and a reference on the target classes. The generic stages give each source's tau1 / tau2 /
+source classes, and a reference on the target classes. The shared stages give each source's tau1 / tau2 /
 alpha and cross adversarial loss against the reference; the family's own jobs measure each source's
 robustness on the source task and, after each retraining scheme (``probe``: a linear head on the frozen body;
 ``finetune``; ``adv_finetune``: the whole network with PGD on the target), on the target task.
@@ -14,13 +12,14 @@ robustness on the source task and, after each retraining scheme (``probe``: a li
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
+from advtransfer import names
+from advtransfer.designs import transfer_jobs
+from advtransfer.paths import dataset_marker
 
-from advtransfer import names, scenarios
-
+OUTPUTS = ("robustness.csv", "table.md", "table.tex", "robustness.png", "robustness.pdf")
 RETRAIN_SCHEMES = ("probe", "finetune", "adv_finetune")
 
 
@@ -28,14 +27,14 @@ def source_name(scheme: str, seed: int) -> str:
     return f"source_{scheme}_seed{seed}"
 
 
-def expand_all_classes(block: dict[str, Any]) -> None:
+def normalise(block: dict[str, Any], config: Mapping[str, Any]) -> None:
     """Replace ``classes: all`` of the block's source and target by the data set's classes in label order."""
     for side in ("source", "target"):
         if block[side]["classes"] == "all":
             block[side]["classes"] = list(names.class_names(block[side]["dataset"]))
 
 
-def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
+def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(key, problem) pairs for what the schema cannot check: class names, teachers, the claims' schemes."""
     problems = []
     for side in ("source", "target"):
@@ -68,7 +67,7 @@ def config_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def network_jobs(block: dict[str, Any]) -> dict[str, Any]:
+def network_jobs(name: str, block: Mapping[str, Any], networks: Mapping[str, Any]) -> dict[str, Any]:
     """The generic network jobs of a block (scenarios.transfer_jobs: splits, one source per scheme and seed,
     the target reference, one evaluation per source), with each source's objective, parameters, architecture,
     training settings and teacher; all sources share one split (``source``), which keeps a test part
@@ -77,7 +76,7 @@ def network_jobs(block: dict[str, Any]) -> dict[str, Any]:
     source, target = block["source"], block["target"]
     schemes = block["schemes"]
     s = {**block, "objective": "ce", "probe": {**block["retrain"]["probe"], "shots": []}, "finetune": None}
-    jobs = scenarios.transfer_jobs(s, {name: (source["dataset"], source["classes"]) for name in schemes})
+    jobs = transfer_jobs(s, {name: (source["dataset"], source["classes"]) for name in schemes})
     # every scheme trains on the same source images: one split job (the comparison of schemes is paired)
     shared = [jobs["splits"].pop(f"source_{name}") for name in schemes][0]
     jobs["splits"]["source"] = {**shared, "test": True, "max_test_per_class": block["split"]["max_test_per_class"]}
@@ -114,38 +113,74 @@ def split_retrained(name: str) -> tuple[str, str]:
     raise ValueError(f"{name!r} does not end with a retraining scheme {RETRAIN_SCHEMES}")
 
 
-# ------------------------------------------------------------------------------------------- summary
 
 
-def pgd_column(side: str, eps: float) -> str:
-    """The robustness.csv column of ``side``'s (source / target) accuracy under PGD at ``eps``."""
-    return f"{side}_pgd_accuracy_eps{eps:g}"
+def outputs(name: str, block: Mapping[str, Any]) -> list[str]:
+    return [f"results/{name}/{file}" for file in OUTPUTS]
 
 
-def summary_frame(
-    sources: dict, robust_sources: dict, retrained: dict, robust_targets: dict, metrics: dict
-) -> pd.DataFrame:
-    """robustness.csv: one row per (scheme, seed, retraining scheme). ``sources`` / ``robust_sources`` map
-    (scheme, seed) to the source's sidecar / robustness; ``retrained`` / ``robust_targets`` map (scheme,
-    seed, retrain) to the target model's sidecar / robustness; ``metrics`` maps (scheme, seed) to the
-    generic metrics (tau1, tau2, alpha at features and logits, cross adversarial loss, ...)."""
-    rows = []
-    for (scheme, seed, retrain), target in robust_targets.items():
-        info, model = sources[(scheme, seed)], retrained[(scheme, seed, retrain)]
-        rows.append({
-            "scheme": scheme, "seed": int(seed), "retrain": retrain, "objective": info["objective"],
-            "source_val_accuracy": info["val_accuracy"], "train_wall_seconds": info["wall_seconds"],
-            "train_cpu_seconds": info.get("cpu_seconds", math.nan),
-            **{f"source_{k}": v for k, v in robust_sources[(scheme, seed)].items() if k not in ("n_images", "seconds")},
-            "target_val_accuracy": model["val_accuracy"], "retrain_wall_seconds": model["wall_seconds"],
-            "retrain_cpu_seconds": model["cpu_seconds"],
-            **{f"target_{k}": v for k, v in target.items() if k not in ("n_images", "seconds")},
-            **{k: v for k, v in metrics[(scheme, seed)].items() if isinstance(v, (int, float))},
-        })  # fmt: skip
-    order = {"retrain": {r: i for i, r in enumerate(RETRAIN_SCHEMES)}}
-    frame = pd.DataFrame(rows)
-    return frame.sort_values(["scheme", "retrain", "seed"],
-                             key=lambda c: c.map(order[c.name]) if c.name in order else c,
-                             ignore_index=True)  # fmt: skip
+def datasets(block: Mapping[str, Any]) -> list[str]:
+    return []  # its network jobs name theirs
 
 
+# ------------------------------------------------------------------------------------ the family's rules
+
+
+def sources(block: Mapping[str, Any]) -> list[str]:
+    """Every source model of a block: one per scheme and seed."""
+    return [source_name(scheme, seed) for scheme in block["schemes"] for seed in block["seeds"]]
+
+
+def retrain_inputs(networks: Mapping[str, Any], experiment: str, block: Mapping[str, Any],
+                   retrained: str) -> dict[str, str]:  # fmt: skip
+    """A retraining job's source model and sidecar, the target split and its data set's marker."""
+    evaluation, _ = split_retrained(retrained)
+    e = networks[experiment]["evaluations"][evaluation]
+    return {
+        "source": f"results/{experiment}/models/{e['source']}.safetensors",
+        "source_info": f"results/{experiment}/models/{e['source']}.json",
+        "split": f"results/{experiment}/splits/target.safetensors",
+        "dataset": dataset_marker(e["target"]["dataset"]),
+    }
+
+
+def robust_inputs(networks: Mapping[str, Any], experiment: str, block: Mapping[str, Any],
+                  name: str) -> dict[str, str]:  # fmt: skip
+    """A robustness evaluation's model (a source, or a retrained target model ``target_<retrained>``), its
+    sidecar, split and data set's marker."""
+    if name.startswith("target_"):
+        retrained = name[len("target_"):]
+        return {
+            "model": f"results/{experiment}/retrained/{retrained}.safetensors",
+            "info": f"results/{experiment}/retrained/{retrained}.json",
+            "split": f"results/{experiment}/splits/target.safetensors",
+            "dataset": dataset_marker(block["target"]["dataset"]),
+        }
+    split = networks[experiment]["models"][name]["split"]
+    return {
+        "model": f"results/{experiment}/models/{name}.safetensors",
+        "info": f"results/{experiment}/models/{name}.json",
+        "split": f"results/{experiment}/splits/{split}.safetensors",
+        "dataset": dataset_marker(block["source"]["dataset"]),
+    }
+
+
+def robust_data(block: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Where a robustness evaluation's test images come from: the source task, or the target task's domain."""
+    target = name.startswith("target_")
+    side = block["target" if target else "source"]
+    return {
+        "dataset": side["dataset"],
+        "domain": side["domain"] if target else "identity",
+        "seed": block["split"]["seed"] if target else 0,
+        "channels": block["channels"],
+        "size": block["image_size"],
+    }
+
+
+def robust_seed(networks: Mapping[str, Any], experiment: str, name: str) -> int:
+    """The seed of a robustness evaluation: its model's (a retrained model's is its evaluation's)."""
+    if name.startswith("target_"):
+        evaluation, _ = split_retrained(name[len("target_"):])
+        return networks[experiment]["evaluations"][evaluation]["seed"]
+    return networks[experiment]["models"][name]["seed"]
