@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +73,17 @@ def virtual_attack(
         iterations=top.iterations,
         jacobian=jac,
     )
+
+
+def pgd_step(settings: Mapping[str, Any], eps: float, default_factor: float | None = None) -> float | None:
+    """The PGD step size that config settings give at ``eps`` (one vocabulary in every block): ``step_size`` as
+    it is, or ``step_factor`` times eps; with neither, ``default_factor`` times eps (None without a default)."""
+    if settings.get("step_size") is not None and settings.get("step_factor") is not None:
+        raise ValueError("give step_size or step_factor, not both")
+    if settings.get("step_size") is not None:
+        return settings["step_size"]
+    factor = settings.get("step_factor", default_factor)
+    return None if factor is None else eps * factor
 
 
 def pgd(

@@ -82,13 +82,53 @@ def validate(config: dict[str, Any], root: str | Path = ROOT, families: Sequence
     from advtransfer.families import table
 
     chosen = families if families is not None else table(config)
+    changes = outdated(config, chosen)
+    if changes:  # every change at once: a config from an earlier version usually has several
+        raise ValueError("\n".join(f"config key {key}: {change}" for key, change in changes))
     filled = schema(root, chosen)
     errors = sorted(filling(filled).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = _deepest(errors[0])
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ValueError(f"config key {where}: {_registry_problem(error, filled['$defs']) or error.message}")
+        message = _registry_problem(error, filled["$defs"]) or _rule_broken(error) or error.message
+        raise ValueError(f"config key {where}: {message}")
     return config
+
+
+_RETIRED = {
+    key: "the claims protocol no longer has it (docs/claims.md): every verdict is a permutation test at "
+    "reproduction.alpha on each claim's declared primary view (the top-level `claims:`); delete this key"
+    for key in ("min_correlation", "mantel_alpha", "metrics", "robustness")
+}
+
+
+def outdated(config: Mapping[str, Any], families: Sequence[Any]) -> list[tuple[str, str]]:
+    """Keys of a config written for an earlier version (27738ae), with what to change: retired ``reproduction``
+    thresholds, and a block's ``claims:`` in the old form (settings such as ``eps`` or ``robust`` instead of
+    claim declarations by claim name)."""
+    from advtransfer.families import experiments, where
+
+    problems = [(f"reproduction.{key}", change) for key, change in _RETIRED.items()
+                if key in (config.get("reproduction") or {})]  # fmt: skip
+    for name, family, block in experiments(config, families):
+        claims = block.get("claims") if isinstance(block, Mapping) else None
+        old = sorted(str(k) for k, v in (claims or {}).items() if not isinstance(v, Mapping))
+        if isinstance(claims, Mapping) and old:
+            problems.append((f"{where(family, name)}.claims", (
+                f"{', '.join(old)}: the old form of a block's claims. A block's `claims:` now changes the "
+                "declared claims by claim name (docs/claims.md): e.g. `claims: {robustness_transfers: {primary: "
+                "{eps: 0.2}}}` for the eps, and a claim's `versus` / `group` for the compared schemes (see "
+                "config.yaml's top-level `claims:` for each family's claims and their keys)"
+            )))  # fmt: skip
+    return problems
+
+
+def _rule_broken(error: Any) -> str | None:
+    """For a rule across keys (``not`` / ``oneOf``, e.g. a PGD step given twice), the rule's own description
+    instead of jsonschema's dump of the schema; None for any other error."""
+    if error.validator in ("not", "oneOf") and isinstance(error.schema, Mapping) and error.schema.get("description"):
+        return f"{error.schema['description']} (given: {', '.join(sorted(map(str, error.instance)))})"
+    return None
 
 
 def _deepest(error: Any) -> Any:

@@ -47,20 +47,34 @@ def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) 
     evaluation (attack, metrics, probe, fine-tuning) per source and seed against the reference. ``s`` holds
     the block's target, split, model, image_size, channels, objective, seeds, reference_seed, train,
     attack, metrics, probe and (optionally) finetune and reference_train settings."""
+    splits = _transfer_splits(s, sources)
+    models = _transfer_models(s, sources)
+    evaluations = _transfer_evaluations(s, sources)
+    return {
+        "datasets": sorted({*(d for d, _ in sources.values()), s["target"]["dataset"]}),
+        "splits": splits,
+        "models": models,
+        "evaluations": evaluations,
+    }
+
+
+def _pool(split: dict[str, Any], dataset: str, side: str, partner: str) -> dict[str, Any] | None:
+    """The ``side`` half of the pool ``dataset`` shares with ``partner``: None unless both draw on one image set."""
+    if image_set(dataset) != image_set(partner):
+        return None
+    return {
+        "with": partner,
+        "side": side,
+        "fraction": split["source_pool_fraction"],
+        "seed": split["seed"],
+        # stratified by label only when both sides label the images alike (else they would overlap)
+        "stratify": canonical_dataset(dataset) == canonical_dataset(partner),
+    }
+
+
+def _transfer_splits(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
+    """The split jobs: ``source_<name>`` per source (training images only) and ``target`` (with its test set)."""
     split, target = s["split"], s["target"]
-
-    def pool(dataset, side, partner):
-        if image_set(dataset) != image_set(partner):
-            return None
-        return {
-            "with": partner,
-            "side": side,
-            "fraction": split["source_pool_fraction"],
-            "seed": split["seed"],
-            # stratified by label only when both sides label the images alike (else they would overlap)
-            "stratify": canonical_dataset(dataset) == canonical_dataset(partner),
-        }
-
     common = {
         "val_fraction": split["val_fraction"],
         "max_train_per_class": split["max_train_per_class"],
@@ -70,7 +84,7 @@ def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) 
         f"source_{src}": {
             "dataset": dataset,
             "classes": classes,
-            "pool": pool(dataset, "source", target["dataset"]),
+            "pool": _pool(split, dataset, "source", target["dataset"]),
             "test": False,
             "max_test_per_class": None,
             **common,
@@ -78,7 +92,7 @@ def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) 
         for src, (dataset, classes) in sources.items()
     }
     partners = sorted({dataset for dataset, _ in sources.values()})
-    target_pools = [pool(target["dataset"], "target", d) for d in partners]
+    target_pools = [_pool(split, target["dataset"], "target", d) for d in partners]
     splits["target"] = {
         "dataset": target["dataset"],
         "classes": target["classes"],
@@ -89,6 +103,12 @@ def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) 
         "min_labelled_per_class": max(s["probe"]["shots"], default=0),  # the k-shot probes draw from it
         **common,
     }
+    return splits
+
+
+def _transfer_models(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
+    """The model jobs: ``source_<name>_seed<k>`` per source and seed, and the ``reference`` on the target split."""
+    split, target = s["split"], s["target"]
     network = {
         "architecture": s["model"],  # a name or {name, weights, features, pretrained}
         "image_size": s["image_size"],
@@ -110,7 +130,6 @@ def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) 
         for src, (dataset, classes) in sources.items()
         for seed in s["seeds"]
     }
-    target_data = {**target, "domain_seed": split["seed"]}
     models["reference"] = {
         "split": "target",
         "dataset": target["dataset"],
@@ -121,7 +140,13 @@ def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) 
         "train": s.get("reference_train") or s["train"],
         **network,
     }
-    evaluations = {
+    return models
+
+
+def _transfer_evaluations(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
+    """The evaluation jobs: ``<name>_seed<k>`` per source and seed, each source model against the reference."""
+    target_data = {**s["target"], "domain_seed": s["split"]["seed"]}
+    return {
         f"{src}_seed{seed}": {
             "source": f"source_{src}_seed{seed}",
             "reference": "reference",
@@ -138,10 +163,4 @@ def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) 
         }
         for src in sources
         for seed in s["seeds"]
-    }
-    return {
-        "datasets": sorted({*(d for d, _ in sources.values()), target["dataset"]}),
-        "splits": splits,
-        "models": models,
-        "evaluations": evaluations,
     }

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from advtransfer import attacks, smoothing
+from advtransfer.robust import pgd_examples
 from advtransfer.runtime import generator
 
 
@@ -21,19 +21,10 @@ def evaluation_order(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor
     return order if n is None else order[:n]
 
 
-def pgd_examples(model, x, y, eps: float, steps: int, step_size: float, seed: int, batch_size: int = 500):
-    """L-inf PGD examples of (x, y) against ``model`` (cross-entropy on the label y, a random start, every batch
-    of ``batch_size`` from a generator seeded with ``seed`` on x's device)."""
-    return torch.cat([
-        attacks.pgd(lambda z, t=y[i : i + batch_size]: F.cross_entropy(model(z), t, reduction="none"),
-                    x[i : i + batch_size], eps=eps, steps=steps, step_size=step_size, generator=generator(seed))
-        for i in range(0, len(x), batch_size)
-    ])  # fmt: skip
-
-
 def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) -> dict[str, float]:
     """A classifier's robustness on (x, y) (images in [0, 1]): clean accuracy; accuracy under L-inf PGD on
-    the true label at each eps (``evaluation.pgd``: steps, step = eps * step_factor, a random start) and under
+    the true label at each eps (``evaluation.pgd``: steps, the step ``step_size`` or eps x ``step_factor``, 0.25
+    by default, a random start; advtransfer.robust.pgd_examples) and under
     APGD-CE at each eps or those of ``evaluation.apgd.eps`` (pyautoattack; and the standard AutoAttack ensemble
     when ``evaluation.autoattack``); the randomized-smoothing certified accuracy at each radius and the smoothed
     (PREDICT) accuracy on the first ``smoothing.n_images`` images (PREDICT's binomial test on CERTIFY's n
@@ -50,7 +41,8 @@ def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) ->
     out["clean_accuracy"] = accuracy(x)
     pgd = evaluation["pgd"]
     for eps in pgd["eps"]:
-        x_adv = pgd_examples(net, x, y, eps, pgd["steps"], eps * pgd["step_factor"], seed)
+        x_adv = pgd_examples(net, x, y, eps=eps, steps=pgd["steps"], step_size=attacks.pgd_step(pgd, eps, 0.25),
+                             seed=seed, batch_size=500)  # fmt: skip
         out[f"pgd_accuracy_eps{eps:g}"] = accuracy(x_adv)
         apgd_eps = evaluation["apgd"].get("eps")
         if evaluation["apgd"]["n_iter"] and (apgd_eps is None or eps in apgd_eps):

@@ -212,11 +212,38 @@ def transferability(
     SOURCE's attack for tau2 and alpha. ``method`` and ``linearize`` as in ``virtual_attack``;
     ``batch_size`` bounds memory. Results depend on neither beyond the solver's tolerance.
     """
+    step = batch_size or x.shape[0]
+    solver = {"method": method, "tol": tol, "max_iter": max_iter, "linearize": linearize, "generator": generator}
+    v, iterations = _paired_attacks(source, target, x, step, solver)
+    align = alignment_matrix(v["dev_s"], v["dev_t"])
+    tau1_x = tau1_per_sample(v["delta_s"], v["delta_t"])
+    tau2_raw = tau2(v["dev_s"], v["dev_t"], align, clamp=False)
+    alpha_raw = alpha(v["dev_t"], v["dev_tt"], clamp=False)
+    return Transferability(
+        tau1_x=tau1_x,
+        tau1=tau1_x.mean(),
+        tau2=tau2_raw.clamp(0.0, 1.0),  # what tau2() and alpha() return by default
+        alpha=alpha_raw.clamp(0.0, 1.0),
+        align=align,
+        lambda_s_x=singular_value_ratio(v["sigma1_s"], v["sigma2_s"]),
+        lambda_t_x=singular_value_ratio(v["sigma1_t"], v["sigma2_t"]),
+        norm_s_x=v["sigma1_s"].double(),
+        norm_t_x=v["sigma1_t"].double(),
+        iterations=iterations,
+        tau2_unclamped=tau2_raw,
+        alpha_unclamped=alpha_raw,
+    )
+
+
+def _paired_attacks(
+    source: BatchedModel, target: BatchedModel, x: torch.Tensor, step: int, solver: dict
+) -> tuple[dict[str, torch.Tensor], int]:
+    """Both models' virtual attacks on x, ``step`` samples at a time (source first, then target, per batch),
+    concatenated over the batches: delta_S, delta_T, dev_s = J_S delta_S, dev_t = J_T delta_S,
+    dev_tt = J_T delta_T and both attacks' top two singular values; with the most Lanczos steps of any attack."""
     fields = ("delta_s", "delta_t", "dev_s", "dev_t", "dev_tt", "sigma1_s", "sigma2_s", "sigma1_t", "sigma2_t")
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in fields}
     iterations = 0
-    step = batch_size or x.shape[0]
-    solver = {"method": method, "tol": tol, "max_iter": max_iter, "linearize": linearize, "generator": generator}
     for start in range(0, x.shape[0], step):
         xb = x[start : start + step]
         att_s = virtual_attack(source, xb, **solver)
@@ -236,25 +263,7 @@ def transferability(
         for name in fields:
             parts[name].append(batch[name])
         iterations = max(iterations, att_s.iterations, att_t.iterations)
-    v = {name: torch.cat(values) for name, values in parts.items()}
-    align = alignment_matrix(v["dev_s"], v["dev_t"])
-    tau1_x = tau1_per_sample(v["delta_s"], v["delta_t"])
-    tau2_raw = tau2(v["dev_s"], v["dev_t"], align, clamp=False)
-    alpha_raw = alpha(v["dev_t"], v["dev_tt"], clamp=False)
-    return Transferability(
-        tau1_x=tau1_x,
-        tau1=tau1_x.mean(),
-        tau2=tau2_raw.clamp(0.0, 1.0),  # what tau2() and alpha() return by default
-        alpha=alpha_raw.clamp(0.0, 1.0),
-        align=align,
-        lambda_s_x=singular_value_ratio(v["sigma1_s"], v["sigma2_s"]),
-        lambda_t_x=singular_value_ratio(v["sigma1_t"], v["sigma2_t"]),
-        norm_s_x=v["sigma1_s"].double(),
-        norm_t_x=v["sigma1_t"].double(),
-        iterations=iterations,
-        tau2_unclamped=tau2_raw,
-        alpha_unclamped=alpha_raw,
-    )
+    return {name: torch.cat(values) for name, values in parts.items()}, iterations
 
 
 @dataclass

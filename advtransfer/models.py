@@ -6,7 +6,8 @@ equal to ``head(features(x))`` for the default features). Linear probes (``advtr
 metrics (``inference_graph(model, "features")``, a torch.fx trace) only use ``features``. Features are:
 
 - by default the penultimate representation: the input of the network's final classification
-  nn.Linear. The built-ins (``advtransfer.registry.MODELS``) and factories returning a model with a
+  nn.Linear. The built-ins (``advtransfer.registry.MODELS``; ``FeatureClassifier`` subclasses, whose
+  ``forward`` is defined once as ``head(features(x))``) and factories returning a model with a
   ``features`` method and a Linear ``head`` define it themselves and are returned as they are. Other
   networks are wrapped in ``Classifier``: that Linear becomes ``head`` and is replaced by nn.Identity in
   the wrapped network, whose output is then the features. The final Linear is timm's
@@ -45,20 +46,34 @@ from advtransfer.registry import MODEL_PREFIXES, MODELS, load_object
 log = logging.getLogger(__name__)
 
 
-class SigmoidMLP(nn.Module):
+class FeatureClassifier(nn.Module):
+    """The feature protocol (module docstring) as a base class: a subclass defines ``features(x) -> (B, m)``
+    and sets ``head`` (the nn.Linear(m, num_classes)) and ``feature_dim`` (m); ``forward(x)`` is
+    ``head(features(x))``, defined once here. The base holds no parameters or buffers, so a subclass's
+    state-dict keys are its own modules' (weights files written before it existed still load)."""
+
+    head: nn.Linear
+    feature_dim: int
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define features(x)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class SigmoidMLP(FeatureClassifier):
     """One-hidden-layer sigmoid network x -> W2 sigmoid(W1 x + b1) + b2 (the models of Section 4.1)."""
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int):
         super().__init__()
         self.hidden = nn.Linear(n_in, n_hidden)
         self.head = nn.Linear(n_hidden, n_out)
+        self.feature_dim = n_hidden
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Hidden activations sigmoid(W1 x + b1), what a last-layer refit stacks on."""
         return torch.sigmoid(self.hidden(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 # Largest |sigmoid''(z)| = 1 / (6 sqrt 3), reached at sigmoid(z) = 1/2 +- 1/(2 sqrt 3).
@@ -90,7 +105,7 @@ def sigmoid_mlp_smoothness(model: SigmoidMLP) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
-class ResNet18Cifar(nn.Module):
+class ResNet18Cifar(FeatureClassifier):
     """torchvision's ResNet-18 with the CIFAR stem: 3x3 stride-1 conv1 without bias, no max pool.
 
     ``features`` is the 512-d output of the global average pool (flattened); ``head`` is the final fc.
@@ -115,11 +130,8 @@ class ResNet18Cifar(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)  # fc is Identity: avgpool + flatten output, (B, 512)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
-
-class SmallCNN(nn.Module):
+class SmallCNN(FeatureClassifier):
     """A small CNN for 28x28 / 8x8 grayscale (any size works) that trains on a CPU in minutes.
 
     Two blocks conv3x3 -> BatchNorm -> ReLU (each followed by a 2x2 max pool while the feature map is at
@@ -146,9 +158,6 @@ class SmallCNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 class Classifier(nn.Module):

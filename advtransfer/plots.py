@@ -171,14 +171,17 @@ def fmt_interval(value: float, lo: float, hi: float, n_clusters: int) -> str:
 
 
 def correlation_title(correlations: pd.DataFrame, metric: str, outcome: str) -> str:
-    """Two lines: Spearman rho and Kendall tau-b (called "Kendall" so it is not mistaken for tau1/tau2)."""
+    """Two lines: Spearman rho and Kendall tau-b (called "Kendall" so it is not mistaken for tau1/tau2) over all
+    the (source, seed) rows pooled, which the title says: the claims' measurement is a different one (the mean of
+    within-seed correlations, docs/claims.md), and a reader comparing the two must see why they differ."""
     rows = correlations[(correlations["metric"] == metric) & (correlations["outcome"] == outcome)]
     if rows.empty:
         return "rank correlation not computed"
     row = rows.iloc[0]
     k = int(row.n_clusters)
     return (
-        rf"Spearman $\rho$ = {fmt_interval(row.spearman, row.spearman_lo, row.spearman_hi, k)}"
+        rf"{int(row.n)} rows pooled: Spearman $\rho$ = "
+        f"{fmt_interval(row.spearman, row.spearman_lo, row.spearman_hi, k)}"
         "\n"
         f"Kendall = {fmt_interval(row.kendall, row.kendall_lo, row.kendall_hi, k)}"
     )

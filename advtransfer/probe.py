@@ -138,6 +138,29 @@ def fit_linear_probe(
     defaults to labels.max() + 1. Returns the probe on the CPU.
     """
     device = resolve_device(device)
+    k = _probe_classes(features, labels, l2, max_iter, num_classes)
+    x = features.to(device=device, dtype=dtype)
+    if not torch.isfinite(x).all():
+        raise ValueError("fit_linear_probe: features contain NaN or inf")
+    y = labels.to(device).long()
+    mean, std = _standardisation(x)
+    tolerances = {"tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change}
+    weight, bias, final, iterations = _lbfgs_logistic((x - mean) / std, y, k, l2, max_iter, **tolerances)
+    return LinearProbe(
+        mean=mean.cpu(),
+        std=std.cpu(),
+        weight=weight.detach().cpu(),
+        bias=bias.detach().cpu(),
+        l2=float(l2),
+        iterations=iterations,
+        train_loss=final,
+    )
+
+
+def _probe_classes(
+    features: torch.Tensor, labels: torch.Tensor, l2: float, max_iter: int, num_classes: int | None
+) -> int:
+    """k, the probe's number of classes (labels.max() + 1 unless ``num_classes``), after checking the inputs."""
     if features.ndim != 2 or labels.ndim != 1 or len(features) != len(labels) or len(labels) == 0:
         raise ValueError(
             "fit_linear_probe: need features (N, m) and labels (N,), "
@@ -150,17 +173,35 @@ def fit_linear_probe(
     k = int(labels.max()) + 1 if num_classes is None else int(num_classes)
     if int(labels.max()) >= k:
         raise ValueError(f"fit_linear_probe: label {int(labels.max())} >= num_classes {k}")
-    x = features.to(device=device, dtype=dtype)
-    if not torch.isfinite(x).all():
-        raise ValueError("fit_linear_probe: features contain NaN or inf")
-    y = labels.to(device).long()
+    return k
+
+
+def _standardisation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and (biased) std of x (N, m); a constant feature (std <= 1e-12 (1 + |mean|)) gets std 1."""
     mean = x.mean(0)
     std = x.std(0, unbiased=False)
-    std = torch.where(std > 1e-12 * (1 + mean.abs()), std, torch.ones_like(std))
-    z = (x - mean) / std
+    return mean, torch.where(std > 1e-12 * (1 + mean.abs()), std, torch.ones_like(std))
 
-    weight = torch.zeros(k, x.shape[1], dtype=dtype, device=device, requires_grad=True)
-    bias = torch.zeros(k, dtype=dtype, device=device, requires_grad=True)
+
+def _penalised_ce(z: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, l2: float):
+    """The probe's objective: mean CE(z W^T + b, y) + (l2 / 2) ||W||^2."""
+    return F.cross_entropy(z @ weight.T + bias, y) + 0.5 * l2 * weight.pow(2).sum()
+
+
+def _lbfgs_logistic(
+    z: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    l2: float,
+    max_iter: int,
+    *,
+    tolerance_grad: float,
+    tolerance_change: float,
+) -> tuple[torch.Tensor, torch.Tensor, float, int]:
+    """(W, b, final objective, iterations) of full-batch L-BFGS (history 20, strong Wolfe) from W = 0, b = 0 on
+    the standardised features z (N, m), in z's dtype and on its device."""
+    weight = torch.zeros(k, z.shape[1], dtype=z.dtype, device=z.device, requires_grad=True)
+    bias = torch.zeros(k, dtype=z.dtype, device=z.device, requires_grad=True)
     opt = torch.optim.LBFGS(
         [weight, bias],
         lr=1.0,
@@ -173,23 +214,15 @@ def fit_linear_probe(
 
     def objective() -> torch.Tensor:
         opt.zero_grad()
-        loss = F.cross_entropy(z @ weight.T + bias, y) + 0.5 * l2 * weight.pow(2).sum()
+        loss = _penalised_ce(z, y, weight, bias, l2)
         loss.backward()
         return loss
 
     opt.step(objective)
     with torch.no_grad():
-        final = (F.cross_entropy(z @ weight.T + bias, y) + 0.5 * l2 * weight.pow(2).sum()).item()
+        final = _penalised_ce(z, y, weight, bias, l2).item()
     iterations = int(opt.state[opt.param_groups[0]["params"][0]].get("n_iter", 0))
-    return LinearProbe(
-        mean=mean.cpu(),
-        std=std.cpu(),
-        weight=weight.detach().cpu(),
-        bias=bias.detach().cpu(),
-        l2=float(l2),
-        iterations=iterations,
-        train_loss=final,
-    )
+    return weight, bias, final, iterations
 
 
 def few_shot_accuracies(

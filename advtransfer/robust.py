@@ -44,9 +44,19 @@ def gaussian_noise(model, x, y, *, sigma: float, generator: torch.Generator):
     return _ce_at(model, x + sigma * noise, y)
 
 
-def pgd_examples(model, x, y, *, eps: float, steps: int, step_size: float, generator: torch.Generator) -> torch.Tensor:
-    """Madry et al.'s inner maximisation: L-inf PGD on the cross-entropy against the TRUE label, from a
-    uniform random start, with the model in eval mode."""
+def pgd_examples(model, x, y, *, eps: float, steps: int, step_size: float, generator: torch.Generator | None = None,
+                 seed: int | None = None, batch_size: int | None = None) -> torch.Tensor:
+    """Madry et al.'s inner maximisation: L-inf PGD on the cross-entropy against the TRUE label, from a uniform
+    random start, with the model in eval mode. Training passes its ``generator``; an evaluation passes a
+    ``seed`` instead and attacks in batches of ``batch_size`` (all at once by default), each from a fresh CPU
+    generator seeded with it, so a batch's examples do not depend on the batches before it."""
+    if generator is None:
+        size = batch_size or len(x)
+        return torch.cat([
+            pgd_examples(model, x[i : i + size], y[i : i + size], eps=eps, steps=steps, step_size=step_size,
+                         generator=torch.Generator().manual_seed(int(seed)))
+            for i in range(0, len(x), size)
+        ])  # fmt: skip
     with _attack_mode(model):
         return attacks.pgd(
             lambda z: F.cross_entropy(model(z).float(), y, reduction="none"), x, eps=eps, steps=steps,
@@ -54,22 +64,38 @@ def pgd_examples(model, x, y, *, eps: float, steps: int, step_size: float, gener
         )  # fmt: skip
 
 
-def pgd_at(model, x, y, *, eps: float, steps: int, step_size: float, generator: torch.Generator):
-    """Objective ``pgd_at`` (Madry et al. 2018): cross-entropy at the PGD examples of the batch."""
-    return _ce_at(model, pgd_examples(model, x, y, eps=eps, steps=steps, step_size=step_size, generator=generator), y)
+def _given_step(objective: str, step_size: float | None, step_factor: float | None, eps: float) -> float:
+    """The PGD step an objective's parameters give (advtransfer.attacks.pgd_step), which must be given."""
+    step = attacks.pgd_step({"step_size": step_size, "step_factor": step_factor}, eps)
+    if step is None:
+        raise ValueError(f"objective {objective}: give its PGD step, step_size or step_factor (x eps)")
+    return step
 
 
-def fast_at(model, x, y, *, eps: float, step_size: float | None = None, generator: torch.Generator):
+def pgd_at(model, x, y, *, eps: float, steps: int, step_size: float | None = None, step_factor: float | None = None,
+           generator: torch.Generator):
+    """Objective ``pgd_at`` (Madry et al. 2018): cross-entropy at the PGD examples of the batch (the step: its
+    ``step_size``, or ``step_factor`` x eps)."""
+    step = _given_step("pgd_at", step_size, step_factor, eps)
+    return _ce_at(model, pgd_examples(model, x, y, eps=eps, steps=steps, step_size=step, generator=generator), y)
+
+
+def fast_at(model, x, y, *, eps: float, step_size: float | None = None, step_factor: float | None = None,
+            generator: torch.Generator):
     """Objective ``fast_at`` (Wong, Rice and Kolter 2020, "Fast is better than free"): one FGSM step of size
-    ``step_size`` (default 1.25 eps) from a uniform random start in the eps-ball, projected back onto it;
-    cross-entropy there."""
-    alpha = 1.25 * eps if step_size is None else step_size
+    ``step_size`` (or ``step_factor`` x eps; default 1.25 eps) from a uniform random start in the eps-ball,
+    projected back onto it; cross-entropy there."""
+    alpha = attacks.pgd_step({"step_size": step_size, "step_factor": step_factor}, eps)
+    alpha = 1.25 * eps if alpha is None else alpha
     return pgd_at(model, x, y, eps=eps, steps=1, step_size=alpha, generator=generator)
 
 
-def trades(model, x, y, *, eps: float, steps: int, step_size: float, beta: float, generator: torch.Generator):
+def trades(model, x, y, *, eps: float, steps: int, beta: float, step_size: float | None = None,
+           step_factor: float | None = None, generator: torch.Generator):
     """Objective ``trades`` (Zhang et al. 2019): CE(f(x), y) + beta KL(p(x) || p(x')), x' maximising that KL by
-    L-inf PGD from x + 0.001 N(0, I) (the reference code's start), the model in eval mode for the search."""
+    L-inf PGD (step: ``step_size``, or ``step_factor`` x eps) from x + 0.001 N(0, I) (the reference code's
+    start), the model in eval mode for the search."""
+    step_size = _given_step("trades", step_size, step_factor, eps)
     with _attack_mode(model):
         clean = F.softmax(model(x).float(), 1).detach()
         start = x + 0.001 * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)

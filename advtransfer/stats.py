@@ -178,54 +178,75 @@ def rank_correlations(
     (higher ``outcome``, by default the linear-probe accuracy on the target task)?
 
     Returns one row per metric with columns ``metric, outcome, n, spearman, spearman_lo, spearman_hi, kendall,
-    kendall_lo, kendall_hi, n_clusters``:
-
-    - ``n``: rows used (rows where the metric or the outcome is NaN are dropped, per metric);
-    - ``spearman`` / ``kendall``: scipy.stats.spearmanr / kendalltau (tau-b) over all those rows;
-    - ``*_lo`` / ``*_hi``: percentile interval at ``level`` from a cluster bootstrap. Rows of one ``cluster``
-      value (one training seed) share their randomness, so they are not independent: each of the ``n_boot``
-      draws resamples the cluster values with replacement (as many as there are) and takes ALL rows of every
-      drawn cluster (a cluster drawn twice contributes its rows twice). Draws in which a correlation is undefined
-      (a constant resampled column) are skipped; if every draw is undefined the interval is NaN. The draws are
-      the same for every metric and are fully determined by ``seed`` (numpy Generator).
-    - ``n_clusters``: clusters with at least one used row. With a single cluster (e.g. one seed) there is nothing
-      to resample and the interval is NaN (not a degenerate interval). ``cluster=None`` makes every row its own
-      cluster (the ordinary row bootstrap).
+    kendall_lo, kendall_hi, n_clusters`` (see :func:`_correlation_row`). Rows of one ``cluster`` value (one
+    training seed) share their randomness, so the intervals come from a cluster bootstrap of ``n_boot`` draws
+    at ``level``; ``cluster=None`` makes every row its own cluster (the ordinary row bootstrap). The draws are
+    the same for every metric and are fully determined by ``seed`` (numpy Generator).
 
     A constant metric or outcome gives NaN correlations and NaN intervals, never an exception or a warning.
     ``kendall=False`` skips Kendall's bootstrap (its interval is then NaN; the point value is still given).
     The draws are evaluated together (one gather of all resampled rows) when the clusters are balanced.
     """
+    _check_correlation_inputs(frame, metrics, outcome, cluster, level)
+    labels = frame[cluster].to_numpy() if cluster else np.arange(len(frame))
+    clusters, draws = cluster_draws(labels, n_boot, seed)
+    y_all = frame[outcome].to_numpy(dtype=float)
+    rows = [
+        _correlation_row(frame, metric, outcome, y_all, labels, clusters, draws, level, kendall) for metric in metrics
+    ]
+    columns = ["metric", "outcome", "n", "spearman", "spearman_lo", "spearman_hi",
+               "kendall", "kendall_lo", "kendall_hi", "n_clusters"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _check_correlation_inputs(
+    frame: pd.DataFrame, metrics: list[str], outcome: str, cluster: str | None, level: float
+) -> None:
+    """Raise ValueError for a ``level`` outside (0, 1) and KeyError for metric, outcome or cluster columns
+    missing from ``frame``."""
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     missing = [c for c in [*metrics, outcome, *([cluster] if cluster else [])] if c not in frame.columns]
     if missing:
         raise KeyError(f"rank_correlations: columns {missing} not in the frame (has {list(frame.columns)})")
 
-    labels = frame[cluster].to_numpy() if cluster else np.arange(len(frame))
-    clusters, draws = cluster_draws(labels, n_boot, seed)
-    y_all = frame[outcome].to_numpy(dtype=float)
 
-    rows = []
-    for metric in metrics:
-        x, y, lab, n = finite_rows(frame, metric, y_all, labels)
-        rho, tau = _point_correlations(x, y)
-        n_clusters = len(pd.unique(lab))
-        intervals = (np.nan, np.nan, np.nan, np.nan)
-        if n_clusters > 1 and draws is not None:
-            boot_rho, boot_tau = _boot_correlations(x, y, resampled_rows(lab, clusters, draws), kendall)
-            intervals = (*_percentile_interval(boot_rho, level), *_percentile_interval(boot_tau, level))
-        rows.append(
-            dict(
-                metric=metric, outcome=outcome, n=n,
-                spearman=rho, spearman_lo=intervals[0], spearman_hi=intervals[1],
-                kendall=tau, kendall_lo=intervals[2], kendall_hi=intervals[3],
-                n_clusters=int(n_clusters),
-            )  # fmt: skip
-        )
-    columns = ["metric", "outcome", "n", "spearman", "spearman_lo", "spearman_hi",
-               "kendall", "kendall_lo", "kendall_hi", "n_clusters"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+def _correlation_row(
+    frame: pd.DataFrame,
+    metric: str,
+    outcome: str,
+    y_all: np.ndarray,
+    labels: np.ndarray,
+    clusters: np.ndarray,
+    draws: np.ndarray | None,
+    level: float,
+    kendall: bool,
+) -> dict:
+    """One row of :func:`rank_correlations`, the correlations of ``metric`` with the outcome ``y_all``:
+
+    - ``n``: rows used (rows where the metric or the outcome is NaN are dropped, per metric);
+    - ``spearman`` / ``kendall``: scipy.stats.spearmanr / kendalltau (tau-b) over all those rows;
+    - ``*_lo`` / ``*_hi``: percentile interval at ``level`` from a cluster bootstrap. Rows of one cluster
+      value (one training seed) share their randomness, so they are not independent: each of the draws
+      (:func:`cluster_draws`) resamples the cluster values with replacement (as many as there are) and takes ALL
+      rows of every drawn cluster (a cluster drawn twice contributes its rows twice). Draws in which a correlation
+      is undefined (a constant resampled column) are skipped; if every draw is undefined the interval is NaN.
+    - ``n_clusters``: clusters with at least one used row. With a single cluster (e.g. one seed) there is nothing
+      to resample and the interval is NaN (not a degenerate interval).
+    """
+    x, y, lab, n = finite_rows(frame, metric, y_all, labels)
+    rho, tau = _point_correlations(x, y)
+    n_clusters = len(pd.unique(lab))
+    intervals = (np.nan, np.nan, np.nan, np.nan)
+    if n_clusters > 1 and draws is not None:
+        boot_rho, boot_tau = _boot_correlations(x, y, resampled_rows(lab, clusters, draws), kendall)
+        intervals = (*_percentile_interval(boot_rho, level), *_percentile_interval(boot_tau, level))
+    return dict(
+        metric=metric, outcome=outcome, n=n,
+        spearman=rho, spearman_lo=intervals[0], spearman_hi=intervals[1],
+        kendall=tau, kendall_lo=intervals[2], kendall_hi=intervals[3],
+        n_clusters=int(n_clusters),
+    )  # fmt: skip
 
 
 def _means_and_seed_sd(frame: pd.DataFrame, outcome: str, group: str) -> tuple[pd.Series, pd.Series, float]:

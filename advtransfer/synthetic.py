@@ -152,9 +152,8 @@ def sweep_point(
     """Every Figure 2 quantity for one source against the target on the sample D ``split`` ('train' or
     'heldout'); ``tau2_reverse`` is tau2 from T to S (Def. 3 with the roles swapped: the direction the
     paper's code computes), an ablation of the S -> T tau2 the theory uses. ``tau2_unclamped`` and
-    ``alpha_unclamped`` are the values before the clamp to [0, 1] (Proposition 1); ``thm1_lhs`` and
-    ``thm1_rhs`` are the two sides of Theorem 1's identity for the first output of f_S and f_T (m = d = 1),
-    ``thm1_gap`` their difference in full precision divided by E ||grad f_T||^2, which bounds both."""
+    ``alpha_unclamped`` are the values before the clamp to [0, 1] (Proposition 1); ``thm1_lhs``,
+    ``thm1_rhs`` and ``thm1_gap`` are Theorem 1's identity on the first outputs (``_theorem1_sides``)."""
     x, y = data.sample(split)
     if float(x.norm(dim=1).max()) > 1 + 1e-9:
         raise ValueError("sweep_point: Theorem 3 needs inputs in the unit ball")
@@ -163,25 +162,10 @@ def sweep_point(
     grad_diff = metrics.gradient_difference(jac_s, jac_t, r.align)
     lambda_s, lambda_t = r.lambda_s_x.max(), r.lambda_t_x.max()
     beta = torch.maximum(sigmoid_mlp_smoothness(source), sigmoid_mlp_smoothness(target))
-    with torch.no_grad():
-        origin = torch.zeros_like(x[:1])
-        mapped = metrics.affine_transfer(source(x), source(origin), target(origin), r.align)
-        target_error = metrics.squared_error(target(x), y)
-    x_adv = pgd(
-        output_deviation_objective(source, x),
-        x,
-        eps=attack_eps,
-        steps=attack_steps,
-        step_size=attack_step_size,
-        norm=attack_norm,
-        bounds=None,
-        generator=generator,
-    )
-    with torch.no_grad():
-        cross_adv = metrics.cross_adversarial_loss(target(x_adv), y)
-    scalar = metrics.transferability(OutputCoordinate(source), OutputCoordinate(target), x, method="exact")
-    thm1_lhs = metrics.gradient_difference(jac_s[:, :1], jac_t[:, :1], scalar.align)
-    thm1_rhs = metrics.theorem1_rhs(scalar.tau1_x, scalar.tau2, jac_t[:, :1])
+    affine_loss, target_error = _affine_transfer_losses(source, target, x, y, r.align)
+    attack = {"eps": attack_eps, "steps": attack_steps, "step_size": attack_step_size, "norm": attack_norm}
+    cross_adv = _cross_adversarial_loss(source, target, x, y, attack, generator)
+    thm1 = _theorem1_sides(source, target, x, jac_s, jac_t)
     values = {
         "tau1": r.tau1,
         "tau2": r.tau2,
@@ -190,7 +174,7 @@ def sweep_point(
         "thm2_bound": metrics.theorem2_bound(r.tau1_x, r.tau2, r.lambda_s_x, r.lambda_t_x, r.norm_s_x, r.norm_t_x),
         "thm2_bound_lipschitz": metrics.theorem2_bound_lipschitz(r.tau1, r.tau2, lambda_s, lambda_t, r.norm_t_x.max()),
         "transfer_loss_lastlayer": refit_last_layer(source, data, split),
-        "transfer_loss_affine": metrics.squared_error(mapped, y),
+        "transfer_loss_affine": affine_loss,
         "thm3_bound": metrics.theorem3_bound(target_error, grad_diff, r.norm_s_x, r.norm_t_x, beta),
         "cross_adv_loss": cross_adv,
         "lambda_s": lambda_s,
@@ -200,8 +184,45 @@ def sweep_point(
         "tau2_reverse": metrics.transferability(target, source, x, method="exact").tau2,
         "tau2_unclamped": r.tau2_unclamped,
         "alpha_unclamped": r.alpha_unclamped,
-        "thm1_lhs": thm1_lhs,
-        "thm1_rhs": thm1_rhs,
-        "thm1_gap": (thm1_lhs - thm1_rhs) / jac_t[:, :1].double().pow(2).sum(dim=(1, 2)).mean(),
+        **thm1,
     }
     return {k: float(torch.as_tensor(v).detach()) for k, v in values.items()}
+
+
+def _affine_transfer_losses(
+    source: torch.nn.Module, target: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, align: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(||g o f_S - y||_D^2, ||f_T - y||_D^2) with Theorem 3's map g(z) = A (z - f_S(0)) + f_T(0)."""
+    with torch.no_grad():
+        origin = torch.zeros_like(x[:1])
+        mapped = metrics.affine_transfer(source(x), source(origin), target(origin), align)
+        target_error = metrics.squared_error(target(x), y)
+    return metrics.squared_error(mapped, y), target_error
+
+
+def _cross_adversarial_loss(
+    source: torch.nn.Module,
+    target: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: dict[str, float | int | str],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """E ||f_T(x + delta_S(x)) - y||^2 (Def. 6) for delta_S a PGD attack (``attack``: eps, steps, step_size,
+    norm; no bounds) on the source's output deviation."""
+    x_adv = pgd(output_deviation_objective(source, x), x, bounds=None, generator=generator, **attack)
+    with torch.no_grad():
+        return metrics.cross_adversarial_loss(target(x_adv), y)
+
+
+def _theorem1_sides(
+    source: torch.nn.Module, target: torch.nn.Module, x: torch.Tensor, jac_s: torch.Tensor, jac_t: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """``thm1_lhs`` and ``thm1_rhs``, the two sides of Theorem 1's identity for the first output of f_S and f_T
+    (m = d = 1), and ``thm1_gap``, their difference in full precision divided by E ||grad f_T||^2, which bounds
+    both."""
+    scalar = metrics.transferability(OutputCoordinate(source), OutputCoordinate(target), x, method="exact")
+    lhs = metrics.gradient_difference(jac_s[:, :1], jac_t[:, :1], scalar.align)
+    rhs = metrics.theorem1_rhs(scalar.tau1_x, scalar.tau2, jac_t[:, :1])
+    gap = (lhs - rhs) / jac_t[:, :1].double().pow(2).sum(dim=(1, 2)).mean()
+    return {"thm1_lhs": lhs, "thm1_rhs": rhs, "thm1_gap": gap}

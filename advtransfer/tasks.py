@@ -45,7 +45,7 @@ from advtransfer.models import frozen_on
 from advtransfer.registry import DENOISING_STD, KINDS, OUTPUT_KINDS, TASKS, TaskSpec
 from advtransfer.runtime import generator as seeded_generator
 from advtransfer.runtime import resolve_device
-from advtransfer.train import cosine_lr
+from advtransfer.train import TrainLoop, TrainSettings, keep_best, make_optimizer, run_loop, steps_per_epoch
 
 ENCODER_WIDTHS = (32, 64, 64)  # channels of the encoder's three conv blocks (32 -> 16 -> 8 pixels)
 DECODER_WIDTH = 32  # channels between the dense decoder's two transposed convolutions
@@ -252,10 +252,6 @@ def own_prediction(task: str, output: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------ training
 
 
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
 @torch.no_grad()
 def _per_image_losses(
     model: nn.Module, task: str, x: torch.Tensor, t: torch.Tensor, batch_size: int, device
@@ -270,72 +266,51 @@ def _per_image_losses(
     return torch.cat(out)
 
 
+def _lower_val_loss(record: dict[str, float], best: dict[str, float] | None) -> bool:
+    """The task networks' selection: a lower validation loss (ties: the earlier epoch)."""
+    return record["val_loss"] < (math.inf if best is None else best["val_loss"])
+
+
 def _fit(
-    model: nn.Module, task: str, train_x, train_t, val_x, val_t, *, epochs: int, batch_size: int, lr: float,
-    momentum: float, weight_decay: float, seed: int, device, eval_batch_size: int = 512,
+    model: nn.Module, task: str, train_x, train_t, val_x, val_t, settings: TrainSettings, *, seed: int, device,
+    eval_batch_size: int = 512,
 ) -> dict:  # fmt: skip
-    """SGD (momentum, weight decay) on task_loss under a per-step cosine schedule, batches shuffled by
-    torch.Generator(seed); a last batch of one sample is dropped (batch norm). With validation data: keep the
-    weights of the epoch of lowest validation loss (ties: the earlier). Returns the summary dict of
-    :func:`train_task_network`; the model ends in eval mode on ``device``."""
+    """The shared training loop (:func:`advtransfer.train.run_loop`) on task_loss, batches shuffled by
+    torch.Generator(seed). With validation data: keep the weights of the epoch of lowest validation loss (ties:
+    the earlier). Returns the summary dict of :func:`train_task_network`; the model ends in eval mode on
+    ``device``."""
     started = time.perf_counter()
     device = resolve_device(device)
     if len(train_x) != len(train_t) or (val_x is not None and len(val_x) != len(val_t)):
         raise ValueError("train_task_network: inputs and targets differ in length")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"train_task_network: epochs ({epochs}) and batch_size ({batch_size}) must be >= 1")
-    full, rest = divmod(len(train_x), batch_size)
-    steps = full + (1 if rest >= 2 else 0)
-    if steps == 0:
+    if settings.augment:
+        raise ValueError("train_task_network: augment is not supported (a dense task's targets would need the crop)")
+    if steps_per_epoch(len(train_x), settings.batch_size) == 0:
         raise ValueError(f"train_task_network: need at least 2 training samples, got {len(train_x)}")
     model.to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    gen = seeded_generator(seed)
     validate = val_x is not None and len(val_x) > 0
 
-    def val_loss() -> float:
-        return _per_image_losses(model, task, val_x, val_t, eval_batch_size, device).double().mean().item()
+    def val_loss() -> dict[str, float]:
+        losses = _per_image_losses(model, task, val_x, val_t, eval_batch_size, device)
+        return {"val_loss": losses.double().mean().item()}
 
-    initial = val_loss() if validate else float("nan")
-    history, best_loss, best_epoch, best_state = [], math.inf, 0, None
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_x), generator=gen)
-        loss_sum, seen = 0.0, 0
-        for i in range(steps):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            xb, tb = train_x[idx].to(device), train_t[idx].to(device)
-            lr_now = cosine_lr(lr, (epoch - 1) * steps + i, epochs * steps)
-            for group in opt.param_groups:
-                group["lr"] = lr_now
-            loss = task_loss(task, model(xb), tb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * len(idx)
-            seen += len(idx)
-        train_loss = loss_sum / seen
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(
-                f"{type(model).__name__} for task {task}: training diverged in epoch {epoch} (loss {train_loss}); "
-                f"lower lr ({lr})"
-            )
-        record = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss}
-        if validate:
-            record["val_loss"] = val_loss()
-            if record["val_loss"] < best_loss:
-                best_loss, best_epoch, best_state = record["val_loss"], epoch, _cpu_state(model)
-        history.append(record)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+    initial = val_loss()["val_loss"] if validate else float("nan")
+    loop = TrainLoop(
+        model=model, optimizer=make_optimizer(model, settings), generator=seeded_generator(seed), settings=settings,
+        n=len(train_x), device=device, batch=lambda idx: (train_x[idx].to(device), train_t[idx].to(device)),
+        loss=lambda xb, tb: (task_loss(task, model(xb), tb), None), validate=val_loss if validate else None,
+        better=_lower_val_loss, name=f"{type(model).__name__} for task {task}",
+    )  # fmt: skip
+    state = run_loop(loop)
+    keep_best(model, state)
+    best_loss = state.history[state.best_epoch - 1]["val_loss"] if state.best_epoch else math.inf
     return {
         "task": task_spec(task).name,
-        "epochs": epochs,
-        "best_epoch": best_epoch if validate else epochs,
+        "epochs": settings.epochs,
+        "best_epoch": state.best_epoch if validate else settings.epochs,
         "val_loss": best_loss if validate else float("nan"),
         "initial_val_loss": initial,
-        "history": history,
+        "history": state.history,
         "wall_seconds": time.perf_counter() - started,
     }
 
@@ -347,12 +322,8 @@ def train_task_network(
     train_t: torch.Tensor,
     val_x: torch.Tensor,
     val_t: torch.Tensor,
+    settings: TrainSettings,
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    momentum: float,
-    weight_decay: float,
     seed: int,
     device: str | torch.device,
     eval_batch_size: int = 512,
@@ -361,17 +332,19 @@ def train_task_network(
     validation loss (mean per-image task loss in eval mode; ties: the earlier epoch).
 
     Inputs: float tensors (N, 3, H, W) in [0, 1] (:func:`task_inputs`), targets from :func:`task_targets`, on
-    the CPU. SGD with ``momentum`` and ``weight_decay``; the learning rate follows lr (1 + cos(pi t / T)) / 2
-    over the T = epochs * steps optimiser steps; batches shuffled by torch.Generator(``seed``), a last
-    batch of a single sample dropped. Deterministic on the CPU for fixed initial weights, data and
-    arguments. Returns {task, epochs, best_epoch, val_loss (of the best epoch), initial_val_loss (before
-    training), history (per epoch: epoch, lr of its last step, train_loss, val_loss), wall_seconds}; the
-    model holds the best weights, in eval mode, on ``device``."""
+    the CPU. ``settings``: a :class:`~advtransfer.train.TrainSettings` (the block's ``train`` mapping:
+    ``TrainSettings.from_config``; ``augment`` is not supported). The loop of ``train_classifier``
+    (:func:`advtransfer.train.run_loop`): SGD with ``momentum`` and ``weight_decay`` (or Adadelta); the learning
+    rate follows lr (1 + cos(pi t / T)) / 2 over the T = epochs * steps optimiser steps; batches shuffled by
+    torch.Generator(``seed``), a last batch of a single sample dropped. Deterministic on the CPU for fixed
+    initial weights, data and arguments. Returns {task, epochs, best_epoch, val_loss (of the best epoch),
+    initial_val_loss (before training), history (per epoch: epoch, lr of its last step, train_loss, val_loss),
+    wall_seconds}; the model holds the best weights, in eval mode, on ``device``."""
     if val_x is None or len(val_x) == 0:
         raise ValueError("train_task_network: the validation split is empty; the epoch is chosen on it")
     return _fit(
-        model, task, train_x, train_t, val_x, val_t, epochs=epochs, batch_size=batch_size, lr=lr,
-        momentum=momentum, weight_decay=weight_decay, seed=seed, device=device, eval_batch_size=eval_batch_size,
+        model, task, train_x, train_t, val_x, val_t, settings, seed=seed, device=device,
+        eval_batch_size=eval_batch_size,
     )  # fmt: skip
 
 
@@ -465,10 +438,8 @@ def fit_readout(
     ``seed``. Returned in eval mode on ``device``."""
     with _seeded(seed):
         readout = build_decoder(task, maps_train.shape[1])
-    _fit(
-        readout, task, maps_train, targets_train, None, None, epochs=epochs, batch_size=batch_size, lr=lr,
-        momentum=momentum, weight_decay=weight_decay, seed=seed, device=device,
-    )  # fmt: skip
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    _fit(readout, task, maps_train, targets_train, None, None, settings, seed=seed, device=device)
     return readout
 
 

@@ -1,12 +1,19 @@
 """Supervised training of the source / reference classifiers, with validation-based checkpoint selection.
 
-``train_classifier`` runs SGD with momentum and weight decay (or Adadelta, ``optimizer="adadelta"``, as
-the paper trains its CelebA attribute models) under a per-step cosine learning-rate schedule on a training
-objective chosen by name (``advtransfer.registry.OBJECTIVES``; ``"ce"``: cross-entropy), evaluates on the
-VALIDATION split after every epoch and keeps the weights of the best epoch. It never sees test data. On
-CPU the result is a deterministic function of (initial weights, data, hyper-parameters, objective, seed).
-With ``checkpoint_dir`` it writes one atomic checkpoint per epoch and a later call with the same arguments
-resumes from it and ends with exactly the weights of an uninterrupted run.
+``train_classifier(model, train_x, train_y, val_x, val_y, settings, context)`` takes the optimisation settings
+as a :class:`TrainSettings` (a config's ``train`` block: ``TrainSettings.from_config(mapping)``) and the run's
+context as a :class:`TrainContext` (seed, device, checkpoint directory, objective and its parameters, teacher).
+It runs SGD with momentum and weight decay (or Adadelta, ``optimizer="adadelta"``, as the paper trains its
+CelebA attribute models) under a per-step cosine learning-rate schedule on a training objective chosen by name
+(``advtransfer.registry.OBJECTIVES``; ``"ce"``: cross-entropy), evaluates on the VALIDATION split after every
+epoch and keeps the weights of the best epoch. It never sees test data. On CPU the result is a deterministic
+function of (initial weights, data, settings, objective, seed). With ``checkpoint_dir`` it writes one atomic
+checkpoint per epoch and a later call with the same arguments resumes from it and ends with exactly the
+weights of an uninterrupted run.
+
+The loop itself (:func:`run_loop` over a :class:`TrainLoop`: shuffling, the cosine schedule, the optimiser
+steps, validation after every epoch and the best epoch's weights) is shared with the task networks of
+``advtransfer.tasks``, which give it their own per-batch loss, validation loss and selection rule.
 
 An objective is ``function(model, x, y, **objective_params) -> (loss, logits)``: the scalar loss a
 training step minimises and the logits of the batch it saw (for the running training accuracy). It is
@@ -15,7 +22,7 @@ loss in float32, as ``cross_entropy`` does). An objective that names any of ``OB
 parameters also gets it from the training loop: ``generator`` (the run's seeded CPU generator, for noise and
 random starts: drawn on the CPU, the same numbers on every device), ``state`` (a dict that lives as long as
 the run; its tensors are checkpointed, e.g. free adversarial training's perturbation) and ``teacher`` (a frozen
-copy of the model passed as ``train_classifier(teacher=...)``, in eval mode on the training device).
+copy of the model passed as ``TrainContext(teacher=...)``, in eval mode on the training device).
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +57,69 @@ CHECKPOINT_FORMAT = "advtransfer-train-checkpoint/1"
 Objective = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 OPTIMIZERS = ("sgd", "adadelta")
 OBJECTIVE_CONTEXT = ("generator", "state", "teacher")  # supplied by the training loop, never by config
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a network is optimised: a config's ``train`` block (also a ``finetune`` block or a retraining
+    scheme's settings). Raises ValueError on construction for settings no run can use.
+
+    epochs, batch_size; lr (the cosine schedule's peak), momentum (SGD only), weight_decay (every parameter);
+    augment: random crop and horizontal flip of the training images; optimizer: ``"sgd"`` or ``"adadelta"``
+    (``OPTIMIZERS``); replays: optimiser steps per minibatch (free adversarial training's m).
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    augment: bool = False
+    optimizer: str = "sgd"
+    replays: int = 1
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"TrainSettings: epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainSettings: unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)}")
+        if isinstance(self.replays, bool) or not isinstance(self.replays, int) or self.replays < 1:
+            raise ValueError(f"TrainSettings: replays must be an integer >= 1, got {self.replays!r}")
+
+    @classmethod
+    def from_config(cls, mapping: Mapping[str, Any]) -> TrainSettings:
+        """The settings of a config's ``train`` mapping (values as they are; absent augment, optimizer and replays:
+        False, "sgd", 1, as for a direct call). Unknown or missing keys raise ValueError naming them."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(mapping) - set(names))
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in mapping]
+        if unknown or missing:
+            raise ValueError(f"train settings {dict(mapping)}: unknown keys {unknown}, missing keys {missing} "
+                             f"(the keys are {names})")  # fmt: skip
+        return cls(**mapping)
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """Where and how one training run happens, beyond its ``TrainSettings``.
+
+    seed: the run's CPU generator (shuffling, augmentation, the objective's draws); device; checkpoint_dir: write
+    a resumable checkpoint there after every epoch; stop_after: train at most this many epochs in this call;
+    objective: a name in ``advtransfer.registry.OBJECTIVES`` and objective_params its keyword arguments (plain
+    JSON values); teacher: the model an objective such as ``rrm`` reads (copied, never changed); amp: bfloat16
+    autocast on CUDA (None: where supported); eval_batch_size: validation batches; progress: a progress bar.
+    """
+
+    seed: int
+    device: str | torch.device
+    checkpoint_dir: str | Path | None = None
+    stop_after: int | None = None
+    objective: str = "ce"
+    objective_params: dict[str, Any] | None = None
+    teacher: nn.Module | None = None
+    amp: bool | None = None
+    eval_batch_size: int = 512
+    progress: bool = True
 
 
 @dataclass
@@ -170,126 +240,195 @@ def train_classifier(
     train_y: torch.Tensor,
     val_x: torch.Tensor,
     val_y: torch.Tensor,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    momentum: float,
-    weight_decay: float,
-    seed: int,
-    device: str | torch.device,
-    checkpoint_dir: str | Path | None = None,
-    augment: bool = False,
-    progress: bool = True,
-    stop_after: int | None = None,
-    eval_batch_size: int = 512,
-    amp: bool | None = None,
-    objective: str = "ce",
-    objective_params: dict[str, Any] | None = None,
-    optimizer: str = "sgd",
-    teacher: nn.Module | None = None,
-    replays: int = 1,
+    settings: TrainSettings,
+    context: TrainContext,
 ) -> TrainResult:
-    """Train ``model`` (in place) on ``objective``; select the epoch with the best validation accuracy.
+    """Train ``model`` (in place) on ``context.objective``; select the epoch with the best validation accuracy.
 
     Inputs: float tensors in [0, 1] of shape (N, C, H, W) on the CPU, integer labels (N,). Batches are
-    shuffled by a torch.Generator seeded with ``seed``; ``augment`` adds a random crop (zero padding
-    of max(1, H // 8) pixels: 4 for 32x32) and a horizontal flip, drawn from the same generator. A last
+    shuffled by a torch.Generator seeded with ``context.seed``; ``settings.augment`` adds a random crop (zero
+    padding of max(1, H // 8) pixels: 4 for 32x32) and a horizontal flip, drawn from the same generator. A last
     batch of a single sample is dropped (batch norm cannot train on it). Weight decay applies to every
-    parameter. The learning rate follows lr * (1 + cos(pi * t / T)) / 2 over the T = epochs * steps
-    optimiser steps.
+    parameter. The learning rate follows lr * (1 + cos(pi * t / T)) / 2 over the T = epochs * steps * replays
+    optimiser steps (:func:`run_loop`), of SGD with momentum or Adadelta (``settings.optimizer``; it ignores
+    momentum). An unknown objective or parameters it does not take raise ValueError. Validation (and so the
+    selection) always uses cross-entropy.
 
-    ``optimizer``: ``"sgd"`` (torch.optim.SGD with ``momentum`` and ``weight_decay``, the default) or
-    ``"adadelta"`` (torch.optim.Adadelta(lr=lr, weight_decay=weight_decay); ``momentum`` is ignored), both
-    under that schedule; another name raises ValueError.
+    ``context.checkpoint_dir``: after every epoch write ``checkpoint.safetensors`` there (atomically), holding
+    the model, optimiser and generator states, the best-so-far weights, the history and a fingerprint of the
+    arguments (objective and its parameters, and the optimizer unless SGD, included), initial weights and data.
+    A later call finding it resumes after its epoch if the fingerprint matches (else warns and starts afresh);
+    an unreadable checkpoint raises ValueError naming the file. ``context.stop_after``: train at most this many
+    epochs in this call (time-limited jobs; pair it with ``checkpoint_dir``).
 
-    ``objective``: a name in ``advtransfer.registry.OBJECTIVES`` (``"ce"``: cross-entropy, the default);
-    ``objective_params``: keyword arguments for it (plain JSON values). An unknown name or parameters the
-    objective does not take raise ValueError. Validation (and so the selection) always uses cross-entropy.
-    ``teacher``: a model the objective reads (``rrm``); it is copied, never changed. ``replays``: optimiser
-    steps per minibatch (free adversarial training replays each minibatch m times; divide ``epochs`` by m
-    to keep the number of steps), each with its own learning rate on the cosine schedule.
-
-    ``checkpoint_dir``: after every epoch write ``checkpoint.safetensors`` there (atomically), holding the
-    model, optimiser and generator states, the best-so-far weights, the history and a fingerprint of
-    the arguments (objective and its parameters, and the optimizer unless SGD, included), initial weights
-    and data. A later call finding it resumes after its epoch if the fingerprint matches (else warns and
-    starts afresh); an unreadable checkpoint raises ValueError naming the file. ``stop_after``: train at
-    most this many epochs in this call (time-limited jobs; pair it with ``checkpoint_dir``).
-
-    On CUDA (only): cudnn.benchmark, channels_last and, when ``amp`` is None or True and the GPU
-    supports it, bfloat16 autocast. On return the model holds the best weights, in eval mode, on
-    ``device``.
+    On CUDA (only): cudnn.benchmark, channels_last and, when ``context.amp`` is None or True and the GPU
+    supports it, bfloat16 autocast. On return the model holds the best weights, in eval mode, on the device.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
-    device = resolve_device(device)
-    _check_arguments(train_x, train_y, val_x, val_y, epochs, batch_size)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"train_classifier: unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
-    if isinstance(replays, bool) or not isinstance(replays, int) or replays < 1:
-        raise ValueError(f"train_classifier: replays must be an integer >= 1, got {replays!r}")
-    loss_fn, params = resolve_objective(objective, objective_params)
-    if "teacher" in objective_context(loss_fn) and teacher is None:
-        raise ValueError(f"train_classifier: objective {objective!r} needs a teacher model (teacher=...)")
-    train_y, val_y = train_y.long(), val_y.long()
-    run = _setup(
-        model, train_x, train_y, val_x, val_y, device=device, epochs=epochs, batch_size=batch_size, lr=lr,
-        momentum=momentum, weight_decay=weight_decay, seed=seed, augment=augment, amp=amp,
-        checkpoint_dir=checkpoint_dir, objective=objective, loss_fn=loss_fn, objective_params=params,
-        optimizer=optimizer, teacher=teacher, replays=replays,
-    )  # fmt: skip
+    device = resolve_device(context.device)
+    _check_arguments(train_x, train_y, val_x, val_y, settings.batch_size)
+    loss_fn, params = resolve_objective(context.objective, context.objective_params)
+    if "teacher" in objective_context(loss_fn) and context.teacher is None:
+        raise ValueError(f"train_classifier: objective {context.objective!r} needs a teacher model (teacher=...)")
+    data = (train_x, train_y.long(), val_x, val_y.long())
+    run = _setup(model, data, settings, context, device, loss_fn, params)
     state = _resume(run, model)
     start_epoch = len(state.history) + 1
-    last_epoch = epochs if stop_after is None else min(epochs, start_epoch - 1 + max(0, int(stop_after)))
-    for epoch in range(start_epoch, last_epoch + 1):
-        bar = tqdm(
-            total=run.steps_per_epoch,
-            desc=f"train epoch {epoch}/{epochs}",
-            file=sys.stderr,
-            disable=not progress,
-            mininterval=10.0,
-            ascii=True,
-            dynamic_ncols=False,
-        )
-        try:
-            stats = _train_one_epoch(run, model, train_x, epoch, bar)
-            record = _validate_and_select(run, model, val_x, val_y, eval_batch_size, epoch, stats, state)
-            bar.set_postfix(
-                loss=f"{record['train_loss']:.4f}",
-                acc=f"{record['train_accuracy']:.4f}",
-                val_acc=f"{record['val_accuracy']:.4f}",
-                best=state.best_epoch,
-            )
-        finally:
-            bar.close()
-        if run.checkpoint is not None:
-            _save_checkpoint(
-                run.checkpoint, run.fingerprint, model, run.optimizer, run.generator, state.history,
-                state.best_state, state.best_epoch, run.context.get("state"),
-            )  # fmt: skip
-
-    final_state = _cpu_state(model)
-    best_state = final_state if state.best_state is None else state.best_state  # None: stop_after=0, fresh
-    model.load_state_dict(best_state)
-    model.eval()
+    stop = context.stop_after
+    last_epoch = settings.epochs if stop is None else min(settings.epochs, start_epoch - 1 + max(0, int(stop)))
+    run_loop(_classifier_loop(run, model, data, context), state, last_epoch)
+    final_state, best_state = keep_best(model, state)
     return TrainResult(
         best_state=best_state,
         best_epoch=state.best_epoch,
-        best_val_accuracy=state.best_acc if state.best_epoch else float("nan"),
+        best_val_accuracy=state.history[state.best_epoch - 1]["val_accuracy"] if state.best_epoch else float("nan"),
         history=state.history,
         epochs_run=max(0, last_epoch - start_epoch + 1),
         resumed_from_epoch=state.resumed_from,
         wall_seconds=time.perf_counter() - started,
         cpu_seconds=time.process_time() - cpu_started,
         final_state=final_state,
-        completed=len(state.history) == epochs,
-        objective=objective,
+        completed=len(state.history) == settings.epochs,
+        objective=context.objective,
         objective_params=params,
-        optimizer=optimizer,
+        optimizer=settings.optimizer,
     )
 
 
-# ------------------------------------------------------------------------------------- training steps
+# ------------------------------------------------------------------------------ the shared training loop
+
+
+@dataclass
+class TrainLoop:
+    """One run of :func:`run_loop` (the loop of ``train_classifier`` and of ``advtransfer.tasks``' networks).
+
+    model: trained in place, already on ``device``; optimizer: over its parameters (:func:`make_optimizer`);
+    generator: the CPU generator that shuffles (and that ``batch`` may draw from); settings: epochs, batch_size,
+    lr and replays are read (the optimiser already holds the rest); n: training samples.
+    batch(indices) -> (inputs, targets) on the device; loss(inputs, targets) -> (scalar loss, logits or None),
+    called in train mode; with ``accuracy`` the logits' argmax is scored against the targets
+    (``train_accuracy``). validate() -> the epoch's validation entries (e.g. {"val_loss": ...}), in eval mode,
+    None: no validation and no selection; better(record, best record or None) -> whether the epoch's record
+    beats the best so far. on_epoch_end(state): after every epoch (checkpoints). name: for error messages.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    settings: TrainSettings
+    n: int
+    device: torch.device
+    batch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    loss: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+    validate: Callable[[], dict[str, float]] | None = None
+    better: Callable[[dict[str, float], dict[str, float] | None], bool] | None = None
+    accuracy: bool = False
+    on_epoch_end: Callable[[LoopState], None] | None = None
+    progress: bool = False
+    name: str = "train"
+
+
+@dataclass
+class LoopState:
+    """What changes from epoch to epoch (checkpointed by ``train_classifier``): the history (one record per epoch
+    from the first: epoch, lr of its last step, train_loss, [train_accuracy], the validation entries) and the
+    best epoch so far (0: none) with a CPU copy of its weights."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_epoch: int = 0
+    resumed_from: int | None = None
+
+
+def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    """torch.optim.SGD (momentum, weight decay) or, for ``optimizer="adadelta"``, Adadelta (weight decay)."""
+    if settings.optimizer == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
+
+
+def run_loop(loop: TrainLoop, state: LoopState | None = None, last_epoch: int | None = None) -> LoopState:
+    """Train the epochs after ``state``'s history up to ``last_epoch`` (default: all): per epoch one pass of
+    :func:`train_epoch`, then ``validate`` and, when ``better`` says so, a CPU copy of the weights as the best
+    epoch's (ties are the caller's ``better`` to break; keeping the earlier epoch means answering False).
+    Returns the state (``state``, updated, or a fresh one)."""
+    state = LoopState() if state is None else state
+    epochs = loop.settings.epochs
+    for epoch in range(len(state.history) + 1, (epochs if last_epoch is None else last_epoch) + 1):
+        bar = tqdm(
+            total=steps_per_epoch(loop.n, loop.settings.batch_size), desc=f"train epoch {epoch}/{epochs}",
+            file=sys.stderr, disable=not loop.progress, mininterval=10.0, ascii=True, dynamic_ncols=False,
+        )  # fmt: skip
+        try:
+            record = {"epoch": epoch, **train_epoch(loop, epoch, bar)}
+            if loop.validate is not None:
+                record.update(loop.validate())
+            state.history.append(record)
+            best = state.history[state.best_epoch - 1] if state.best_epoch else None
+            if loop.validate is not None and loop.better(record, best):
+                state.best_epoch, state.best_state = epoch, _cpu_state(loop.model)
+            shown = {"train_loss": "loss", "train_accuracy": "acc", "val_accuracy": "val_acc"}
+            bar.set_postfix(**{s: f"{record[k]:.4f}" for k, s in shown.items() if k in record}, best=state.best_epoch)
+        finally:
+            bar.close()
+        if loop.on_epoch_end is not None:
+            loop.on_epoch_end(state)
+    return state
+
+
+def train_epoch(loop: TrainLoop, epoch: int, bar: tqdm | None = None) -> dict[str, float]:
+    """One pass over the training set shuffled by ``loop.generator``, ``replays`` optimiser steps per batch, the
+    learning rate set before each step by :func:`cosine_lr` over all the run's steps.
+
+    Returns {"lr": of the last step, "train_loss": mean loss, ["train_accuracy"]}. Raises FloatingPointError
+    when the mean loss is not finite.
+    """
+    model, s = loop.model, loop.settings
+    model.train()
+    steps = steps_per_epoch(loop.n, s.batch_size)
+    order = torch.randperm(loop.n, generator=loop.generator)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=loop.device)
+    correct = torch.zeros((), dtype=torch.int64, device=loop.device)
+    seen = 0
+    for i in range(steps):
+        idx = order[i * s.batch_size : (i + 1) * s.batch_size]
+        xb, yb = loop.batch(idx)
+        for r in range(s.replays):
+            lr_now = cosine_lr(s.lr, ((epoch - 1) * steps + i) * s.replays + r, s.epochs * steps * s.replays)
+            for group in loop.optimizer.param_groups:
+                group["lr"] = lr_now
+            loss, logits = loop.loss(xb, yb)
+            loop.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            loop.optimizer.step()
+            loss_sum += loss.detach().double() * len(idx)
+            if loop.accuracy:
+                correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(idx)
+        if bar is not None:
+            bar.update(1)
+    train_loss = loss_sum.item() / seen
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(
+            f"{loop.name}: training diverged in epoch {epoch} (loss {train_loss}); lower lr (now {s.lr})"
+        )
+    stats = {"lr": lr_now, "train_loss": train_loss}
+    return {**stats, "train_accuracy": correct.item() / seen} if loop.accuracy else stats
+
+
+def keep_best(model: nn.Module, state: LoopState) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Load the best epoch's weights into ``model`` (the final ones when no epoch was selected) and put it in eval
+    mode. Returns (CPU copy of the final weights, the weights loaded)."""
+    final_state = _cpu_state(model)
+    best_state = final_state if state.best_state is None else state.best_state
+    model.load_state_dict(best_state)
+    model.eval()
+    return final_state, best_state
+
+
+# ------------------------------------------------------------------------------------- classifier runs
 
 
 @dataclass
@@ -303,195 +442,147 @@ class _Run:
     generator: torch.Generator  # CPU: shuffling and augmentation draws
     data_x: torch.Tensor  # the training set, on the GPU when it fits
     data_y: torch.Tensor
-    epochs: int
-    batch_size: int
-    steps_per_epoch: int
-    lr: float
-    augment: bool
+    settings: TrainSettings
     loss_fn: Objective
     objective_params: dict[str, Any]
     context: dict[str, Any]  # the loop-supplied arguments the objective takes (OBJECTIVE_CONTEXT)
-    replays: int
     checkpoint: Path | None
     fingerprint: dict[str, Any] | None  # identifies the run a checkpoint belongs to
 
 
-@dataclass
-class _State:
-    """What changes from epoch to epoch: the history and the best epoch so far (checkpointed)."""
-
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_state: dict[str, torch.Tensor] | None = None
-    best_epoch: int = 0
-    best_acc: float = -1.0
-    best_loss: float = math.inf
-    resumed_from: int | None = None
-
-
-def _check_arguments(train_x, train_y, val_x, val_y, epochs: int, batch_size: int):
+def _check_arguments(train_x, train_y, val_x, val_y, batch_size: int):
     """ValueError for inputs ``train_classifier`` cannot train on."""
     _check_xy(train_x, train_y, "train_classifier: train")
     _check_xy(val_x, val_y, "train_classifier: validation")
     if len(val_x) == 0:
         raise ValueError("train_classifier: the validation split is empty; the checkpoint is chosen on it")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"train_classifier: epochs ({epochs}) and batch_size ({batch_size}) must be >= 1")
-    if _steps_per_epoch(len(train_x), batch_size) == 0:
+    if steps_per_epoch(len(train_x), batch_size) == 0:
         raise ValueError(f"train_classifier: need at least 2 training samples, got {len(train_x)}")
 
 
-def _setup(
-    model, train_x, train_y, val_x, val_y, *, device, epochs, batch_size, lr, momentum, weight_decay, seed,
-    augment, amp, checkpoint_dir, objective, loss_fn, objective_params, optimizer="sgd", teacher=None, replays=1,
-) -> _Run:  # fmt: skip
-    """Fingerprint the run (before the model moves), put the model (and the data, if small) on ``device``,
-    and create the optimiser (``optimizer``: "sgd" or "adadelta") and the seeded generator. Labels are
-    already int64. The fingerprint names the optimizer only when it is not SGD, so checkpoints written
-    before the option existed still resume."""
-    fingerprint = None if checkpoint_dir is None else {
-        "format": CHECKPOINT_FORMAT,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": float(lr),
-        "momentum": float(momentum),
-        "weight_decay": float(weight_decay),
-        "seed": int(seed),
-        "augment": bool(augment),
-        "objective": objective,
-        "objective_params": objective_params,
+def _fingerprint(model, data, settings: TrainSettings, context: TrainContext, objective_params, wanted):
+    """What identifies a run's checkpoint (None without a checkpoint directory). It names the optimizer only when
+    it is not SGD and the replays only when not 1, so checkpoints written before those options still resume."""
+    if context.checkpoint_dir is None:
+        return None
+    s = settings
+    train_x, train_y, val_x, val_y = data
+    fingerprint = {
+        "format": CHECKPOINT_FORMAT, "epochs": s.epochs, "batch_size": s.batch_size, "lr": float(s.lr),
+        "momentum": float(s.momentum), "weight_decay": float(s.weight_decay), "seed": int(context.seed),
+        "augment": bool(s.augment), "objective": context.objective, "objective_params": objective_params,
         "initial_weights": _digest(model.state_dict().items()),
         "data": _digest([("train_x", train_x), ("train_y", train_y), ("val_x", val_x), ("val_y", val_y)]),
     }  # fmt: skip
-    if fingerprint is not None and optimizer != "sgd":
-        fingerprint["optimizer"] = optimizer
-    if fingerprint is not None and replays != 1:
-        fingerprint["replays"] = replays
-    wanted = objective_context(loss_fn)
-    if fingerprint is not None and "teacher" in wanted:
-        fingerprint["teacher"] = _digest(teacher.state_dict().items())
+    if s.optimizer != "sgd":
+        fingerprint["optimizer"] = s.optimizer
+    if s.replays != 1:
+        fingerprint["replays"] = s.replays
+    if "teacher" in wanted:
+        fingerprint["teacher"] = _digest(context.teacher.state_dict().items())
+    return fingerprint
 
+
+def _setup(model, data, settings: TrainSettings, context: TrainContext, device, loss_fn, objective_params) -> _Run:
+    """Fingerprint the run (before the model moves), put the model (and the training data, if small) on
+    ``device``, and create the optimiser and the seeded generator. Labels are already int64."""
+    wanted = objective_context(loss_fn)
+    fingerprint = _fingerprint(model, data, settings, context, objective_params, wanted)
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
         model.to(device, memory_format=torch.channels_last)
     else:
         model.to(device)
-    use_amp = cuda and (amp if amp is not None else True) and torch.cuda.is_bf16_supported()
-    if optimizer == "adadelta":
-        opt = torch.optim.Adadelta(model.parameters(), lr=lr, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    use_amp = cuda and (context.amp if context.amp is not None else True) and torch.cuda.is_bf16_supported()
+    opt = make_optimizer(model, settings)
     generator = torch.Generator(device="cpu")
-    generator.manual_seed(int(seed))
-    context: dict[str, Any] = {"generator": generator, "state": {}}
+    generator.manual_seed(int(context.seed))
+    loop_args: dict[str, Any] = {"generator": generator, "state": {}}
     if "teacher" in wanted:
-        context["teacher"] = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
-    context = {k: context[k] for k in wanted}
+        loop_args["teacher"] = copy.deepcopy(context.teacher).to(device).eval().requires_grad_(False)
+    loop_args = {k: loop_args[k] for k in wanted}
 
     # Keep the training set on the GPU when it is small enough: no per-batch host-to-device copies.
-    data_x, data_y = train_x, train_y
-    if cuda and train_x.element_size() * train_x.numel() <= 2**31:
-        data_x, data_y = train_x.to(device), train_y.to(device)
+    data_x, data_y = data[0], data[1]
+    if cuda and data_x.element_size() * data_x.numel() <= 2**31:
+        data_x, data_y = data_x.to(device), data_y.to(device)
 
     return _Run(
         device=device, cuda=cuda, use_amp=use_amp, optimizer=opt, generator=generator, data_x=data_x,
-        data_y=data_y, epochs=epochs, batch_size=batch_size,
-        steps_per_epoch=_steps_per_epoch(len(train_x), batch_size), lr=lr, augment=augment, loss_fn=loss_fn,
-        objective_params=objective_params, context=context, replays=replays, fingerprint=fingerprint,
-        checkpoint=None if checkpoint_dir is None else checkpoint_path(checkpoint_dir),
+        data_y=data_y, settings=settings, loss_fn=loss_fn, objective_params=objective_params, context=loop_args,
+        fingerprint=fingerprint,
+        checkpoint=None if context.checkpoint_dir is None else checkpoint_path(context.checkpoint_dir),
     )  # fmt: skip
 
 
-def _resume(run: _Run, model: nn.Module) -> _State:
+def _resume(run: _Run, model: nn.Module) -> LoopState:
     """The state to continue from: restored from the run's checkpoint when there is one of this run (model,
     optimiser and generator restored in place), else a fresh start."""
     if run.checkpoint is None or not run.checkpoint.exists():
-        return _State()
+        return LoopState()
     restored = _load_checkpoint(
         run.checkpoint, run.fingerprint, model, run.optimizer, run.generator, run.context.get("state")
     )
     if restored is None:  # another run's checkpoint (warned): start afresh
-        return _State()
-    history, best_state, best_epoch, best_acc, best_loss = restored
-    state = _State(history, best_state, best_epoch, best_acc, best_loss, resumed_from=len(history))
-    print(f"[train] resumed from {run.checkpoint} after epoch {len(history)}/{run.epochs}", file=sys.stderr)
+        return LoopState()
+    history, best_state, best_epoch = restored
+    state = LoopState(history, best_state, best_epoch, resumed_from=len(history))
+    print(f"[train] resumed from {run.checkpoint} after epoch {len(history)}/{run.settings.epochs}", file=sys.stderr)
     return state
 
 
-def _train_one_epoch(
-    run: _Run, model: nn.Module, train_x: torch.Tensor, epoch: int, bar: tqdm
-) -> dict[str, float]:
-    """One pass over the shuffled (and augmented) training set, ``run.replays`` optimiser steps per batch.
+def _classifier_loop(run: _Run, model: nn.Module, data, context: TrainContext) -> TrainLoop:
+    """The :class:`TrainLoop` of a ``train_classifier`` call: batches (augmented; channels_last on CUDA), the
+    objective under the run's autocast, cross-entropy validation, selection on accuracy, checkpoints."""
+    train_x, _, val_x, val_y = data
+    augment, device = run.settings.augment, run.device
+    pad = max(1, train_x.shape[-1] // 8)
 
-    Returns {"lr": of the last step, "train_loss": mean objective, "train_accuracy": of the objective's
-    logits}. Raises FloatingPointError when the mean loss is not finite.
-    """
-    model.train()
-    n, batch_size, device = len(train_x), run.batch_size, run.device
-    total_steps = run.epochs * run.steps_per_epoch * run.replays
-    order = torch.randperm(n, generator=run.generator)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    seen = 0
-    for i in range(run.steps_per_epoch):
-        idx = order[i * batch_size : (i + 1) * batch_size]
-        flips = offsets = None
-        if run.augment:  # draw on the CPU generator, whatever the device: same numbers everywhere
-            pad = max(1, train_x.shape[-1] // 8)
+    def batch(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if augment:  # draw on the CPU generator, whatever the device: same numbers everywhere
             offsets = torch.randint(0, 2 * pad + 1, (len(idx), 2), generator=run.generator)
             flips = torch.rand(len(idx), generator=run.generator) < 0.5
         xb = run.data_x[idx.to(run.data_x.device)].to(device, non_blocking=True)
         yb = run.data_y[idx.to(run.data_y.device)].to(device, non_blocking=True)
-        if run.augment:
+        if augment:
             xb = crop_flip(xb, offsets.to(device), flips.to(device), pad)
         if run.cuda:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        for r in range(run.replays):
-            step = ((epoch - 1) * run.steps_per_epoch + i) * run.replays + r
-            lr_now = cosine_lr(run.lr, step, total_steps)
-            for group in run.optimizer.param_groups:
-                group["lr"] = lr_now
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.use_amp):
-                loss, logits = run.loss_fn(model, xb, yb, **run.objective_params, **run.context)
-            if loss.ndim != 0:
-                raise ValueError(
-                    f"train_classifier: the objective returned a loss of shape {tuple(loss.shape)}, not a scalar"
-                )
-            run.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            run.optimizer.step()
-            loss_sum += loss.detach().double() * len(idx)
-            correct += (logits.detach().argmax(1) == yb).sum()
-            seen += len(idx)
-        bar.update(1)
-    train_loss = loss_sum.item() / seen
-    if not math.isfinite(train_loss):
-        raise FloatingPointError(
-            f"train_classifier: training diverged in epoch {epoch} (loss {train_loss}); lower lr (now {run.lr})"
-        )
-    return {"lr": lr_now, "train_loss": train_loss, "train_accuracy": correct.item() / seen}
+        return xb, yb
+
+    def loss(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.use_amp):
+            value, logits = run.loss_fn(model, xb, yb, **run.objective_params, **run.context)
+        if value.ndim != 0:
+            raise ValueError(
+                f"train_classifier: the objective returned a loss of shape {tuple(value.shape)}, not a scalar"
+            )
+        return value, logits
+
+    def validate() -> dict[str, float]:
+        val_acc, val_loss = evaluate(model, val_x, val_y, context.eval_batch_size, device)
+        return {"val_loss": val_loss, "val_accuracy": val_acc}
+
+    def checkpoint(state: LoopState):
+        _save_checkpoint(run.checkpoint, run.fingerprint, model, run.optimizer, run.generator, state.history,
+                         state.best_state, state.best_epoch, run.context.get("state"))  # fmt: skip
+
+    return TrainLoop(
+        model=model, optimizer=run.optimizer, generator=run.generator, settings=run.settings, n=len(train_x),
+        device=device, batch=batch, loss=loss, validate=validate, better=more_accurate, accuracy=True,
+        on_epoch_end=None if run.checkpoint is None else checkpoint, progress=context.progress,
+        name="train_classifier",
+    )  # fmt: skip
 
 
-def _validate_and_select(
-    run: _Run, model: nn.Module, val_x, val_y, eval_batch_size: int, epoch: int, stats: dict[str, float], state: _State
-) -> dict[str, float]:
-    """Evaluate on the validation split, append the epoch's record to the history and keep the model's
-    weights if this is the best epoch so far (higher accuracy; ties: lower loss, then earlier). Returns
-    the record."""
-    val_acc, val_loss = evaluate(model, val_x, val_y, eval_batch_size, run.device)
-    record = {
-        "epoch": epoch,
-        "lr": stats["lr"],
-        "train_loss": stats["train_loss"],
-        "train_accuracy": stats["train_accuracy"],
-        "val_loss": val_loss,
-        "val_accuracy": val_acc,
-    }
-    state.history.append(record)
-    if val_acc > state.best_acc or (val_acc == state.best_acc and val_loss < state.best_loss):
-        state.best_acc, state.best_loss, state.best_epoch = val_acc, val_loss, epoch
-        state.best_state = _cpu_state(model)
-    return record
+def more_accurate(record: dict[str, float], best: dict[str, float] | None) -> bool:
+    """``train_classifier``'s selection: a higher validation accuracy (ties: a lower validation loss, then the
+    earlier epoch)."""
+    if best is None:
+        return True
+    acc, best_acc = record["val_accuracy"], best["val_accuracy"]
+    return acc > best_acc or (acc == best_acc and record["val_loss"] < best["val_loss"])
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -506,7 +597,8 @@ def _check_xy(x: torch.Tensor, y: torch.Tensor, what: str):
         )
 
 
-def _steps_per_epoch(n: int, batch_size: int) -> int:
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches per epoch of ``n`` samples: a last batch of a single sample is dropped (batch norm)."""
     full, rest = divmod(n, batch_size)
     return full + (1 if rest >= 2 else 0)
 
@@ -615,8 +707,9 @@ def _load_checkpoint(path: Path, fingerprint, model, optimizer, generator, objec
         best_epoch = int(meta["best_epoch"])
         if not 1 <= best_epoch <= epoch:
             raise ValueError(f"best epoch {best_epoch} outside 1..{epoch}")
-        best_acc = float(history[best_epoch - 1]["val_accuracy"])
-        best_loss = float(history[best_epoch - 1]["val_loss"])
+        best = history[best_epoch - 1]
+        if not all(isinstance(best.get(k), (int, float)) for k in ("val_accuracy", "val_loss")):
+            raise ValueError(f"best epoch {best_epoch} has no validation accuracy and loss")
     except Exception as err:  # noqa: BLE001
         raise ValueError(f"{path}: training checkpoint does not fit this run ({err}); delete it and rerun") from err
-    return history, best_state, best_epoch, best_acc, best_loss
+    return history, best_state, best_epoch

@@ -53,9 +53,11 @@ def measure(settings: Settings) -> CaseResult:
 
     def library(objective: str, params: dict, **extra):
         model.load_state_dict(initial)
-        return train.train_classifier(model, *train_xy, *val_xy, epochs=1, batch_size=p["batch_size"], seed=0,
-                                      device=device, progress=False, amp=False, objective=objective,
-                                      objective_params=params, **extra, **HYPER)  # fmt: skip
+        context = train.TrainContext(seed=0, device=device, progress=False, amp=False, objective=objective,
+                                     objective_params=params, **extra)  # fmt: skip
+        return train.train_classifier(
+            model, *train_xy, *val_xy, train.TrainSettings(epochs=1, batch_size=p["batch_size"], **HYPER), context
+        )
 
     def plain():
         model.load_state_dict(initial)

@@ -61,10 +61,9 @@ def setup(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
 def library(ctx: dict[str, Any]) -> train.TrainResult:
     p, model = ctx["params"], ctx["model"]
     model.load_state_dict(ctx["initial"])
-    return train.train_classifier(
-        model, *ctx["train"], *ctx["val"], epochs=p["epochs"], batch_size=p["batch_size"], seed=0,
-        device=ctx["device"], progress=False, amp=False, **HYPER,
-    )  # fmt: skip
+    settings = train.TrainSettings(epochs=p["epochs"], batch_size=p["batch_size"], **HYPER)
+    context = train.TrainContext(seed=0, device=ctx["device"], progress=False, amp=False)
+    return train.train_classifier(model, *ctx["train"], *ctx["val"], settings, context)
 
 
 def plain(ctx: dict[str, Any]) -> float:

@@ -1,4 +1,4 @@
-# The generic machinery every rule shares (docs/architecture.md): the config checked against the schema and by
+# The generic machinery all the rules share (docs/architecture.md): the config checked against the schema and by
 # each family, the families' experiments registered through the table of families, the normalised network jobs
 # (NETWORKS) and the params taken from them, library code hashes and GPU requests. It names no family: each
 # family's code is reached through advtransfer/families/__init__.py. Nothing here imports torch.
@@ -30,7 +30,7 @@ EXPERIMENTS = {}  # experiment -> (family, block)
 
 # ------------------------------------------------------------------------------------ config checks
 def _fail(key, err):
-    raise WorkflowError(f"config key {key}: {err}")
+    raise WorkflowError(f"Error validating config: config key {key}: {err}")
 
 
 def validate_config():
@@ -41,7 +41,7 @@ def validate_config():
     try:
         configuration.validate(config, BASE, FAMILIES)
     except ValueError as err:
-        raise WorkflowError(str(err)) from None
+        raise WorkflowError(f"Error validating config: {err}") from None
     for key, problem in families.config_problems(config, FAMILIES):
         _fail(key, problem)
     BLOCKS.update({family.name: family.blocks(config) for family in FAMILIES})

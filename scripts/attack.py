@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from advtransfer import data
-from advtransfer.attacks import own_prediction_objective, pgd
+from advtransfer.attacks import own_prediction_objective, pgd, pgd_step
 from advtransfer.io import load_tensors, save_tensors
 from advtransfer.models import load_classifier
 from advtransfer.runtime import generator, resolve_device
@@ -27,7 +27,7 @@ for batch in tqdm(x.split(250), desc="PGD", mininterval=10):
     batch = batch.to(device)
     adversarial.append(
         pgd(own_prediction_objective(source, batch), batch, eps=attack["eps"], steps=attack["steps"],
-            step_size=attack["step_size"], norm="linf", bounds=(0.0, 1.0), generator=gen).cpu()
+            step_size=pgd_step(attack, attack["eps"]), norm="linf", bounds=(0.0, 1.0), generator=gen).cpu()
     )  # fmt: skip
 x_adv = torch.cat(adversarial)
 seconds = torch.tensor([time.perf_counter() - wall, time.process_time() - cpu], dtype=torch.float64)

@@ -11,7 +11,7 @@ from advtransfer.io import load_tensors, save_json
 from advtransfer.models import load_classifier
 from advtransfer.probe import FineTuned, extract_features
 from advtransfer.runtime import resolve_device
-from advtransfer.train import checkpoint_path, evaluate, train_classifier
+from advtransfer.train import TrainContext, TrainSettings, checkpoint_path, evaluate, train_classifier
 
 p = sm.params
 device = resolve_device(p.device)
@@ -29,8 +29,8 @@ log.info(
     sm.input.source, len(x["train"]), len(x["val"]), device,
 )  # fmt: skip
 result = train_classifier(
-    model, x["train"], split["train_y"], x["val"], split["val_y"], **p.finetune, seed=p.seed, device=device,
-    checkpoint_dir=p.checkpoint_dir,
+    model, x["train"], split["train_y"], x["val"], split["val_y"], TrainSettings.from_config(p.finetune),
+    TrainContext(seed=p.seed, device=device, checkpoint_dir=p.checkpoint_dir),
 )  # fmt: skip
 accuracy, loss = evaluate(model, x["test"], split["test_y"], batch_size=512, device=device)
 log.info(

@@ -11,8 +11,10 @@ import pandas as pd
 import torch
 
 from advtransfer import data, evaluation, interactions
+from advtransfer.attacks import pgd_step
 from advtransfer.io import load_tensors, save_csv
 from advtransfer.models import load_classifier
+from advtransfer.robust import pgd_examples
 from advtransfer.runtime import resolve_device
 
 p = sm.params
@@ -38,7 +40,8 @@ baseline = {"mean": x.mean((0, 2, 3)), "zero": 0.0}.get(s["baseline"], s["baseli
 xs, ys = x[chosen].to(device), y[chosen].to(device)
 a = s["attack"]
 started = time.perf_counter()
-x_adv = evaluation.pgd_examples(model, xs, ys, a["eps"], a["steps"], a["eps"] * a["step_factor"], s["seed"])
+x_adv = pgd_examples(model, xs, ys, eps=a["eps"], steps=a["steps"], step_size=pgd_step(a, a["eps"], 0.25),
+                     seed=s["seed"], batch_size=500)  # fmt: skip
 rows = interactions.clean_and_adversarial_profile(
     model, xs, x_adv, ys, s["grid"], s["ratios"], s["n_pairs"], s["n_contexts"], baseline, s["seed"],
     kind=s["score"], batch_size=s["batch_size"], device=device,

@@ -15,7 +15,7 @@ from advtransfer.io import load_json, load_tensors, save_model
 from advtransfer.models import load_classifier
 from advtransfer.probe import extract_features, fit_linear_probe
 from advtransfer.runtime import resolve_device
-from advtransfer.train import checkpoint_path, evaluate, train_classifier
+from advtransfer.train import TrainContext, TrainSettings, checkpoint_path, evaluate, train_classifier
 
 p = sm.params
 device = resolve_device(p.device)
@@ -42,10 +42,10 @@ else:
     objective = (
         {"objective": "pgd_at", "objective_params": settings.pop("params")} if p.scheme == "adv_finetune" else {}
     )
+    context = TrainContext(seed=p.seed, device=device, checkpoint_dir=p.checkpoint_dir, **objective)
     result = train_classifier(
-        model, x["train"], split["train_y"], x["val"], split["val_y"], **settings, seed=p.seed, device=device,
-        checkpoint_dir=p.checkpoint_dir, **objective,
-    )  # fmt: skip
+        model, x["train"], split["train_y"], x["val"], split["val_y"], TrainSettings.from_config(settings), context
+    )
     history = result.history
 wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 model = model.to(device).eval()

@@ -6,6 +6,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from advtransfer import synthetic
+from advtransfer.attacks import pgd_step
 from advtransfer.io import load_json, load_model, load_tensors, save_csv
 from advtransfer.models import SigmoidMLP
 from advtransfer.runtime import generator
@@ -28,7 +29,7 @@ for index, t in enumerate(tqdm(sm.params.t, desc=f"seed {seed}", mininterval=5))
             attack_norm=attack["norm"],
             attack_eps=attack["eps"],
             attack_steps=attack["steps"],
-            attack_step_size=attack["step_size"],
+            attack_step_size=pgd_step(attack, attack["eps"], 0.25),
             generator=generator(1_000_003 * seed + index),
         )
         log.info("t=%.3f %s %s", t, split, " ".join(f"{k}={v:.4g}" for k, v in values.items()))

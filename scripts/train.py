@@ -9,7 +9,7 @@ from advtransfer import data
 from advtransfer.io import load_tensors, save_model
 from advtransfer.models import build_model, load_classifier
 from advtransfer.runtime import resolve_device
-from advtransfer.train import checkpoint_path, evaluate, train_classifier
+from advtransfer.train import TrainContext, TrainSettings, checkpoint_path, evaluate, train_classifier
 
 p = sm.params
 split = load_tensors(sm.input.split, required=("train_idx", "train_y", "val_idx", "val_y"))
@@ -25,10 +25,13 @@ log.info(
     p.architecture, p.dataset, p.classes, len(train_x), len(val_x), device,
 )  # fmt: skip
 teacher = load_classifier(sm.input.teacher) if hasattr(sm.input, "teacher") else None  # rrm's frozen teacher
-result = train_classifier(
-    model, train_x, split["train_y"], val_x, split["val_y"], **p.train, seed=p.seed, device=device,
-    checkpoint_dir=p.checkpoint_dir, objective=p.objective, objective_params=dict(p.objective_params), teacher=teacher,
+context = TrainContext(
+    seed=p.seed, device=device, checkpoint_dir=p.checkpoint_dir, objective=p.objective,
+    objective_params=dict(p.objective_params), teacher=teacher,
 )  # fmt: skip
+result = train_classifier(
+    model, train_x, split["train_y"], val_x, split["val_y"], TrainSettings.from_config(p.train), context
+)
 val_accuracy, val_loss = evaluate(model, val_x, split["val_y"], batch_size=512, device=device)
 log.info("best epoch %d of %d: validation accuracy %.4f", result.best_epoch, len(result.history), val_accuracy)
 save_model(

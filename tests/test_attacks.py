@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advtransfer import attacks
 from advtransfer.attacks import output_deviation_objective, own_prediction_objective, pgd, virtual_attack
 from advtransfer.jacobian import jacobian
 from tests.nets import frozen
@@ -227,3 +228,13 @@ def test_pgd_l2_matches_reference_loop(eps):
         torch.testing.assert_close(dist, torch.full_like(dist, eps), rtol=1e-6, atol=0)  # on the sphere
     else:
         assert (dist < 0.61).all()  # at most 6 steps of 0.1 (clipping only shortens): strictly inside
+
+
+def test_pgd_step_one_vocabulary():
+    """step_size as given, or step_factor x eps, or the caller's default factor; never both."""
+    assert attacks.pgd_step({"step_size": 0.03}, eps=0.1) == 0.03
+    assert attacks.pgd_step({"step_factor": 0.25}, eps=0.1) == 0.1 * 0.25
+    assert attacks.pgd_step({}, eps=0.2, default_factor=0.25) == 0.05
+    assert attacks.pgd_step({"step_size": None, "step_factor": None}, eps=0.2) is None
+    with pytest.raises(ValueError, match="not both"):
+        attacks.pgd_step({"step_size": 0.03, "step_factor": 0.25}, eps=0.1)

@@ -19,7 +19,7 @@ from advtransfer import metrics
 from advtransfer.attacks import own_prediction_objective, pgd, virtual_attack
 from advtransfer.models import build_model, inference_graph
 from advtransfer.probe import extract_features, fit_linear_probe
-from advtransfer.train import evaluate, train_classifier
+from advtransfer.train import TrainContext, TrainSettings, evaluate, train_classifier
 from tests.workflow_helpers import REPO
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -51,8 +51,9 @@ def test_training_on_cuda_learns_and_returns_the_model_on_the_device():
     """channels_last + bfloat16 autocast (where supported) still learn the task; selection as on the CPU."""
     x, y = _task()
     model = _model()
-    res = train_classifier(model, x[:192], y[:192], x[192:], y[192:], epochs=3, batch_size=32, lr=0.05,
-                           momentum=0.9, weight_decay=5e-4, seed=0, device="cuda", progress=False)  # fmt: skip
+    res = train_classifier(model, x[:192], y[:192], x[192:], y[192:],
+                           TrainSettings(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4),
+                           TrainContext(seed=0, device="cuda", progress=False))  # fmt: skip
     assert all(p.device.type == "cuda" for p in model.parameters()) and not model.training
     assert res.best_val_accuracy >= 0.9
     acc, _ = evaluate(model, x[192:], y[192:], 64, "cuda")
@@ -126,9 +127,10 @@ def test_features_and_probe_on_cuda_match_the_cpu():
 def test_robust_training_schemes_train_on_cuda(objective, params):
     x, y = _task(128)
     model = _model()
-    result = train_classifier(model, x[:96], y[:96], x[96:], y[96:], epochs=2, batch_size=32, lr=0.05, momentum=0.9,
-                              weight_decay=0.0, seed=0, device=CUDA, progress=False, objective=objective,
-                              objective_params=params, replays=2 if objective == "free_at" else 1)  # fmt: skip
+    settings = TrainSettings(epochs=2, batch_size=32, lr=0.05, momentum=0.9, weight_decay=0.0,
+                             replays=2 if objective == "free_at" else 1)  # fmt: skip
+    context = TrainContext(seed=0, device=CUDA, progress=False, objective=objective, objective_params=params)
+    result = train_classifier(model, x[:96], y[:96], x[96:], y[96:], settings, context)
     assert next(model.parameters()).device.type == "cuda" and result.best_val_accuracy > 0.4
 
 

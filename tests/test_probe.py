@@ -123,7 +123,7 @@ def test_fine_tuning_trains_a_copy_and_leaves_the_source_file_alone(tmp_path):
     from advtransfer.io import save_model
     from advtransfer.models import load_classifier
     from advtransfer.probe import FineTuned
-    from advtransfer.train import train_classifier
+    from advtransfer.train import TrainContext, TrainSettings, train_classifier
 
     torch.manual_seed(0)
     source = build_model("small_cnn", num_classes=3, in_channels=1, image_size=8)
@@ -139,8 +139,9 @@ def test_fine_tuning_trains_a_copy_and_leaves_the_source_file_alone(tmp_path):
     assert model.head.out_features == 2
     x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     y = (x.mean(dim=(1, 2, 3)) > 0.5).long()
-    train_classifier(model, x[:48], y[:48], x[48:], y[48:], epochs=2, batch_size=16, lr=0.05, momentum=0.9,
-                     weight_decay=0.0, seed=0, device="cpu", progress=False)  # fmt: skip
+    train_classifier(model, x[:48], y[:48], x[48:], y[48:],
+                     TrainSettings(epochs=2, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0),
+                     TrainContext(seed=0, device="cpu", progress=False))  # fmt: skip
     body = model.body.state_dict()
     changed = [k for k, v in original.items() if not k.startswith("head.") and not torch.equal(body[k], v)]
     assert any("body.0.weight" in k for k in changed)  # the first convolution was trained: the body moved

@@ -1,5 +1,6 @@
 """Source training schemes (advtransfer.robust) and the training loop's support for them."""
 
+import dataclasses
 import math
 
 import pytest
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 
 from advtransfer import registry, robust, train
 from advtransfer.models import SmallCNN
-from advtransfer.train import resolve_objective, train_classifier
+from advtransfer.train import TrainContext, TrainSettings, resolve_objective, train_classifier
 
 
 def gen(seed=0):
@@ -74,8 +75,9 @@ def test_rrm_loss_by_hand_and_teacher_untouched():
     # training with it: the teacher the caller holds is never changed, the student is
     xs, ys = batch(40, seed=2)
     result = train_classifier(
-        student, xs, ys, xs[:8], ys[:8], epochs=1, batch_size=8, lr=0.05, momentum=0.9, weight_decay=0.0,
-        seed=0, device="cpu", progress=False, objective="rrm", objective_params={"lam": 0.01}, teacher=teacher,
+        student, xs, ys, xs[:8], ys[:8], TrainSettings(epochs=1, batch_size=8, lr=0.05, momentum=0.9, weight_decay=0.0),
+        TrainContext(seed=0, device="cpu", progress=False, objective="rrm", objective_params={"lam": 0.01},
+                     teacher=teacher),
     )  # fmt: skip
     assert all(torch.equal(v, kept[k]) for k, v in teacher.state_dict().items())
     assert result.objective == "rrm" and result.objective_params == {"lam": 0.01}
@@ -84,9 +86,10 @@ def test_rrm_loss_by_hand_and_teacher_untouched():
 def test_rrm_needs_a_teacher():
     x, y = batch()
     with pytest.raises(ValueError, match="needs a teacher"):
-        train_classifier(tiny(), x, y, x, y, epochs=1, batch_size=8, lr=0.1, momentum=0.0, weight_decay=0.0,
-                         seed=0, device="cpu", progress=False, objective="rrm",
-                         objective_params={"lam": 1.0})  # fmt: skip
+        train_classifier(tiny(), x, y, x, y,
+                         TrainSettings(epochs=1, batch_size=8, lr=0.1, momentum=0.0, weight_decay=0.0),
+                         TrainContext(seed=0, device="cpu", progress=False, objective="rrm",
+                                      objective_params={"lam": 1.0}))  # fmt: skip
 
 
 def test_loop_arguments_cannot_come_from_config():
@@ -107,6 +110,22 @@ def test_pgd_examples_stay_in_the_ball_and_in_range():
     with torch.no_grad():
         model.eval()
         assert F.cross_entropy(model(x_adv), y) > F.cross_entropy(model(x), y)
+
+
+def test_evaluation_pgd_examples_are_the_same_in_any_batching():
+    """An evaluation seeds each batch afresh: batches of 2 give each batch's examples exactly as attacking that
+    batch alone does, and the step_factor vocabulary gives the step_size one (0.25 x 0.08 = 0.02)."""
+    model, (x, y) = tiny(), batch()
+    model.eval()
+    whole = robust.pgd_examples(model, x, y, eps=0.08, steps=3, step_size=0.02, seed=7, batch_size=2)
+    for i in range(0, len(x), 2):
+        alone = robust.pgd_examples(model, x[i : i + 2], y[i : i + 2], eps=0.08, steps=3, step_size=0.02, seed=7)
+        assert torch.equal(whole[i : i + 2], alone)
+    a = robust.pgd_at(model, x, y, eps=0.08, steps=3, step_factor=0.25, generator=gen())
+    b = robust.pgd_at(model, x, y, eps=0.08, steps=3, step_size=0.02, generator=gen())
+    assert torch.equal(a[0], b[0])
+    with pytest.raises(ValueError, match="pgd_at: give its PGD step"):
+        robust.pgd_at(model, x, y, eps=0.08, steps=3, generator=gen())
 
 
 def test_trades_search_starts_near_x_and_stays_in_the_ball():
@@ -158,8 +177,8 @@ def test_free_at_updates_the_perturbation_in_the_same_backward():
 
 def test_replays_take_m_steps_per_batch_and_resume_exactly(tmp_path):
     x, y = batch(48, seed=3)
-    common = dict(epochs=2, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0, seed=0, device="cpu",
-                  progress=False, objective="free_at", objective_params={"eps": 0.05}, replays=3)  # fmt: skip
+    settings = TrainSettings(epochs=2, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0, replays=3)
+    context = TrainContext(seed=0, device="cpu", progress=False, objective="free_at", objective_params={"eps": 0.05})
     steps = []
     original = torch.optim.SGD.step
 
@@ -169,13 +188,14 @@ def test_replays_take_m_steps_per_batch_and_resume_exactly(tmp_path):
 
     torch.optim.SGD.step = counting
     try:
-        full = train_classifier(tiny(), x, y, x[:8], y[:8], **common)
+        full = train_classifier(tiny(), x, y, x[:8], y[:8], settings, context)
     finally:
         torch.optim.SGD.step = original
     assert len(steps) == 2 * 3 * 3  # epochs x batches x replays
-    half = train_classifier(tiny(), x, y, x[:8], y[:8], checkpoint_dir=tmp_path, stop_after=1, **common)
+    checkpointed = dataclasses.replace(context, checkpoint_dir=tmp_path)
+    half = train_classifier(tiny(), x, y, x[:8], y[:8], settings, dataclasses.replace(checkpointed, stop_after=1))
     assert not half.completed
-    rest = train_classifier(tiny(), x, y, x[:8], y[:8], checkpoint_dir=tmp_path, **common)
+    rest = train_classifier(tiny(), x, y, x[:8], y[:8], settings, checkpointed)
     assert rest.resumed_from_epoch == 1
     for k, v in full.final_state.items():
         assert torch.equal(v, rest.final_state[k]), k  # the perturbation buffer was checkpointed too
@@ -184,17 +204,16 @@ def test_replays_take_m_steps_per_batch_and_resume_exactly(tmp_path):
 def test_bad_replays():
     x, y = batch()
     with pytest.raises(ValueError, match="replays"):
-        train_classifier(tiny(), x, y, x, y, epochs=1, batch_size=8, lr=0.1, momentum=0.0, weight_decay=0.0,
-                         seed=0, device="cpu", progress=False, replays=0)  # fmt: skip
+        TrainSettings(epochs=1, batch_size=8, lr=0.1, momentum=0.0, weight_decay=0.0, replays=0)
 
 
 def test_noise_and_random_starts_are_seeded_by_the_run():
     x, y = batch(32, seed=4)
-    common = dict(epochs=1, batch_size=8, lr=0.05, momentum=0.9, weight_decay=0.0, device="cpu", progress=False,
-                  objective="noise", objective_params={"sigma": 0.3})  # fmt: skip
-    a = train_classifier(tiny(), x, y, x[:8], y[:8], seed=0, **common).final_state
-    b = train_classifier(tiny(), x, y, x[:8], y[:8], seed=0, **common).final_state
-    c = train_classifier(tiny(), x, y, x[:8], y[:8], seed=1, **common).final_state
+    settings = TrainSettings(epochs=1, batch_size=8, lr=0.05, momentum=0.9, weight_decay=0.0)
+    context = TrainContext(seed=0, device="cpu", progress=False, objective="noise", objective_params={"sigma": 0.3})
+    a = train_classifier(tiny(), x, y, x[:8], y[:8], settings, context).final_state
+    b = train_classifier(tiny(), x, y, x[:8], y[:8], settings, context).final_state
+    c = train_classifier(tiny(), x, y, x[:8], y[:8], settings, dataclasses.replace(context, seed=1)).final_state
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
@@ -276,8 +295,9 @@ def digits_model():
     y = torch.tensor(data.target)
     torch.manual_seed(0)
     model = SmallCNN(10, in_channels=1, image_size=8, width=8, hidden=32)
-    train_classifier(model, x[:1400], y[:1400], x[1400:1500], y[1400:1500], epochs=6, batch_size=64, lr=0.1,
-                     momentum=0.9, weight_decay=0.0, seed=0, device="cpu", progress=False)  # fmt: skip
+    train_classifier(model, x[:1400], y[:1400], x[1400:1500], y[1400:1500],
+                     TrainSettings(epochs=6, batch_size=64, lr=0.1, momentum=0.9, weight_decay=0.0),
+                     TrainContext(seed=0, device="cpu", progress=False))  # fmt: skip
     return model.eval(), x[1500:1700], y[1500:1700]
 
 

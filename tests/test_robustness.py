@@ -186,15 +186,16 @@ def test_claims_inconclusive_when_the_schemes_do_not_differ_beyond_seed_noise():
 def test_robustness_of_a_trained_model_is_consistent():
     from sklearn.datasets import load_digits
 
-    from advtransfer.train import train_classifier
+    from advtransfer.train import TrainContext, TrainSettings, train_classifier
 
     data = load_digits()
     x = torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1)
     y = torch.tensor(data.target)
     torch.manual_seed(0)
     model = SmallCNN(10, in_channels=1, image_size=8, width=8, hidden=32)
-    train_classifier(model, x[:1200], y[:1200], x[1200:1300], y[1200:1300], epochs=4, batch_size=64, lr=0.1,
-                     momentum=0.9, weight_decay=0.0, seed=0, device="cpu", progress=False)  # fmt: skip
+    train_classifier(model, x[:1200], y[:1200], x[1200:1300], y[1200:1300],
+                     TrainSettings(epochs=4, batch_size=64, lr=0.1, momentum=0.9, weight_decay=0.0),
+                     TrainContext(seed=0, device="cpu", progress=False))  # fmt: skip
     settings = {"pgd": {"eps": [0.05, 0.2], "steps": 10, "step_factor": 0.25}, "apgd": {"n_iter": 20},
                   "autoattack": False, "smoothing": {"sigma": 0.25, "n0": 20, "n": 200, "alpha": 0.001,
                   "radii": [0.0, 0.2, 0.5], "n_images": 50, "batch_size": 1000}}  # fmt: skip

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from advtransfer import shapes, tasks
+from advtransfer.train import TrainSettings
 
 N = 40
 
@@ -177,7 +178,7 @@ def test_training_lowers_the_validation_loss(name, lr):
     result = tasks.train_task_network(
         net, name, tasks.task_inputs(train, name, 0), tasks.task_targets(train, name),
         tasks.task_inputs(val, name, 1), tasks.task_targets(val, name),
-        epochs=2, batch_size=32, lr=lr, momentum=0.9, weight_decay=5e-4, seed=0, device="cpu",
+        TrainSettings(epochs=2, batch_size=32, lr=lr, momentum=0.9, weight_decay=5e-4), seed=0, device="cpu",
     )  # fmt: skip
     assert result["val_loss"] < result["initial_val_loss"]
     assert len(result["history"]) == 2 and 1 <= result["best_epoch"] <= 2 and result["wall_seconds"] > 0
@@ -195,8 +196,8 @@ def test_training_is_deterministic():
     for _ in range(2):
         net = tasks.build_task_network("scale", seed=0)
         tasks.train_task_network(
-            net, "scale", x[:48], t[:48], x[48:], t[48:], epochs=1, batch_size=16, lr=0.01, momentum=0.9,
-            weight_decay=0.0, seed=3, device="cpu",
+            net, "scale", x[:48], t[:48], x[48:], t[48:],
+            TrainSettings(epochs=1, batch_size=16, lr=0.01, momentum=0.9, weight_decay=0.0), seed=3, device="cpu",
         )  # fmt: skip
         states.append(net.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
@@ -260,3 +261,18 @@ def test_standardise_maps_uses_the_training_statistics_per_channel():
     torch.testing.assert_close(a.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
     mean, std = train.mean(dim=(0, 2, 3), keepdim=True), train.std(dim=(0, 2, 3), keepdim=True)
     torch.testing.assert_close(b, (test - mean) / std)  # the test maps get the training statistics
+
+
+def test_training_goes_through_the_shared_loop_and_rejects_augmentation():
+    """train_task_network is train_classifier's loop (advtransfer.train.run_loop) on the task loss: settings from
+    the block's train mapping; augmentation, which a dense task's targets would need too, is refused."""
+    data = shapes.render(24, seed=2)
+    x, t = tasks.task_inputs(data, "colour", 0), tasks.task_targets(data, "colour")
+    block = {"epochs": 1, "batch_size": 8, "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}
+    net = tasks.build_task_network("colour", seed=0)
+    result = tasks.train_task_network(net, "colour", x[:16], t[:16], x[16:], t[16:], TrainSettings.from_config(block),
+                                      seed=0, device="cpu")  # fmt: skip
+    assert [list(h) for h in result["history"]] == [["epoch", "lr", "train_loss", "val_loss"]]
+    augmented = TrainSettings.from_config({**block, "augment": True})
+    with pytest.raises(ValueError, match="augment"):
+        tasks.train_task_network(net, "colour", x[:16], t[:16], x[16:], t[16:], augmented, seed=0, device="cpu")

@@ -89,6 +89,12 @@ def test_lint_is_clean():
         ("experiments: []", "experiments"),
         ("synthetic: {attack: {eps: -0.1}}", "eps"),
         ("synthetic: {sweep: {seeds: []}}", "seeds"),
+        ("synthetic: {attack: {step_size: 0.01, step_factor: 0.25}}", "PGD step given at most once"),
+        ("scenarios: {digits: {attack: {step_factor: 0.25}}}", "scenarios.digits.attack: a PGD step, given once"),
+        # a config written for 27738ae: what to change
+        ("reproduction: {min_correlation: 0.5}", "reproduction.min_correlation: the claims protocol no longer"),
+        ("robustness: {digits_robustness: {claims: {eps: 0.2, robust: pgd_at}}}",
+         "digits_robustness.claims: eps, robust: the old form of a block's claims"),
     ],
 )
 def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path, bad_config, named):

@@ -24,7 +24,7 @@ from advtransfer.data.acquisition import DataIntegrityError, _check_md5, _how_to
 from advtransfer.data.domains import prepare_images
 from advtransfer.data.splits import split_indices
 from advtransfer.names import canonical_dataset, is_imagefolder
-from advtransfer.registry import DATASETS, load_object
+from advtransfer.registry import DATASETS, DatasetEntry, load_object
 
 SPLITS = ("train", "test")
 # torchvision (about 2 s to import) is imported only by the readers that use it: a job on digits or the
@@ -68,6 +68,15 @@ def load_split(
         return read_imagefolder(name, split, seed=seed, test_fraction=test_fraction)
     spec = dataset_entry(name)
     data_root = Path(data_root)
+    files = _checked_split_files(spec, data_root, split, verify)
+    images, labels = _read_split(spec, data_root, split, files, verify=verify, seed=seed, test_fraction=test_fraction)
+    _check_split_arrays(spec, data_root / spec.folder, files, images, labels)
+    return images, labels, spec.classes
+
+
+def _checked_split_files(spec: DatasetEntry, data_root: Path, split: str, verify: bool) -> tuple[str, ...]:
+    """The files of ``split`` (names in the entry's folder), after checking they are all there and, when
+    ``verify``, that each has its official MD5 (FileNotFoundError / DataIntegrityError naming the file)."""
     folder = data_root / spec.folder
     files = spec.split_files.get(split, ())
     missing = [f for f in files if not (folder / f).is_file()]
@@ -81,6 +90,20 @@ def load_split(
             err = _check_md5(folder / f, spec.files[f])
             if err is not None:
                 raise DataIntegrityError(f"{err}; delete it and run ensure_dataset again (or check the mirror)")
+    return files
+
+
+def _read_split(
+    spec: DatasetEntry,
+    data_root: Path,
+    split: str,
+    files: Sequence[str],
+    *,
+    verify: bool,
+    seed: int,
+    test_fraction: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) from the entry's reader; any error but a DataIntegrityError becomes one naming the files."""
     reader = load_object(spec.reader)
     try:
         images, labels = reader(
@@ -89,10 +112,19 @@ def load_split(
     except DataIntegrityError:
         raise
     except Exception as exc:  # noqa: BLE001 (torchvision's errors do not name the file)
+        folder = data_root / spec.folder
         raise DataIntegrityError(
             f"{spec.name}: cannot read the {split} split from {[str(folder / f) for f in files]} "
             f"({type(exc).__name__}: {exc}); delete the files and run ensure_dataset again"
         ) from exc
+    return images, labels
+
+
+def _check_split_arrays(
+    spec: DatasetEntry, folder: Path, files: Sequence[str], images: torch.Tensor, labels: torch.Tensor
+) -> None:
+    """Raise DataIntegrityError unless every label lies in 0..k-1 (k classes) and the images have the entry's
+    (C, H, W)."""
     k = len(spec.classes)
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
         raise DataIntegrityError(
@@ -103,7 +135,6 @@ def load_split(
         raise DataIntegrityError(
             f"{folder}: images of shape {tuple(images.shape[1:])}, expected {IMAGE_SHAPES[spec.name]}"
         )
-    return images, labels, spec.classes
 
 
 def _check_names(names_file: Path, names: Sequence[str], dataset: str) -> None:

@@ -70,8 +70,8 @@ def _attribute_scatter(ax, summary, correlations, *, rank_by: str, outcome: str,
 
 def _defining_auc_panel(ax, summary: pd.DataFrame, check: pd.DataFrame):
     """Per metric (and knowledge outcome): bar from 0.5 to the mean of the per-seed AUCs, dots the per-seed AUCs
-    (from ``summary``, or the check's min and max when its column is missing), diamond the AUC of the seed means
-    (the check's ``auc``, the table's value)."""
+    (from ``summary``, or the check's min and max when its column is missing; the bar is the claim's measurement,
+    docs/claims.md), diamond the AUC of the seed means (the check's ``auc``)."""
     y = np.arange(len(check))
     seeds = [per_seed_aucs(summary, m) if m in summary else np.array([lo, hi])
              for m, lo, hi in zip(check["metric"], check["auc_seed_min"], check["auc_seed_max"])]  # fmt: skip
@@ -87,11 +87,11 @@ def _defining_auc_panel(ax, summary: pd.DataFrame, check: pd.DataFrame):
     ax.invert_yaxis()
     ax.set(xlim=(-0.02, 1.02), xlabel="AUC: share of (defining, nuisance) attribute pairs ranked defining first")
     n_seeds = int(summary["seed"].nunique())
-    handles = [Patch(color="tab:green", label=f"adversarial metric: mean of the {n_seeds} per-seed AUCs"),
+    handles = [Patch(color="tab:green", label=f"adversarial metric: mean of the {n_seeds} per-seed AUCs (the claim's)"),
                Patch(color="0.35", label=f"knowledge outcome: mean of the {n_seeds} per-seed AUCs"),
                Line2D([], [], color="black", marker="o", ms=3.5, ls="none", label="AUC on one seed alone"),
                Line2D([], [], mfc="white", mec="black", marker="D", ms=6, ls="none",
-                      label="AUC of the attributes' seed means (the table's value)"),
+                      label="AUC of the attributes' seed means"),
                Line2D([], [], color="black", ls="--", lw=1, label="0.5 = chance: no separation")]  # fmt: skip
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, fontsize=8)
     ax.set_title("(b) Does each measure rank the identity-defining attributes first?\n"

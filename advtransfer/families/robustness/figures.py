@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -30,11 +31,26 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
     fig = Figure(figsize=(13, 10.5), layout="constrained")
     axes = fig.subplots(2, 2)
     fig.suptitle(title, fontsize=11)
+    _transfer_panel(axes[0, 0], summary, source, target, schemes, colour, eps)
+    probe = summary[summary["retrain"] == RETRAIN_SCHEMES[0]]
+    _certified_panel(axes[0, 1], probe, schemes, radii, colour)
+    _rrm_panel(axes[1, 0], probe, schemes, claims, source, colour)
+    _tau_panel(axes[1, 1], summary, target, colour, eps)
+    return fig
 
-    ax = axes[0, 0]
+
+def _scheme_scatter(ax: Axes, summary: pd.DataFrame, x: str, y: str, colour: dict) -> None:
+    """Column ``y`` vs ``x`` of every row, coloured by scheme, one marker per retraining."""
     for (scheme, retrain), group in summary.groupby(["scheme", "retrain"], sort=False):
-        ax.scatter(group[source], group[target], color=colour[scheme], marker=_RETRAIN_MARKERS.get(retrain, "x"),
+        ax.scatter(group[x], group[y], color=colour[scheme], marker=_RETRAIN_MARKERS.get(retrain, "x"),
                    s=40, alpha=0.85, edgecolors="k", linewidths=0.4)  # fmt: skip
+
+
+def _transfer_panel(
+    ax: Axes, summary: pd.DataFrame, source: str, target: str, schemes: list, colour: dict, eps: float
+) -> None:
+    """Panel (a): target vs source accuracy under PGD at ``eps``, one point per (scheme, seed, retraining)."""
+    _scheme_scatter(ax, summary, source, target, colour)
     lim = [0, 1.02]
     ax.plot(lim, lim, color="0.7", lw=0.8, ls=":")
     ax.set(xlim=lim, ylim=lim, xlabel=f"source task: accuracy under PGD (L-inf eps {eps:g})",
@@ -44,8 +60,10 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
     handles += [Line2D([], [], color="k", marker=m, ls="", label=f"retrain: {r}") for r, m in _RETRAIN_MARKERS.items()]
     ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper left")
 
-    ax = axes[0, 1]
-    probe = summary[summary["retrain"] == RETRAIN_SCHEMES[0]]
+
+def _certified_panel(ax: Axes, probe: pd.DataFrame, schemes: list, radii: list[float], colour: dict) -> None:
+    """Panel (b): mean certified accuracy over seeds vs L2 radius per scheme, source (solid) and target after a
+    probe (dashed)."""
     for scheme in schemes:
         rows = probe[probe["scheme"] == scheme]
         for side, style in (("source", "-"), ("target", "--")):
@@ -55,7 +73,10 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
            title="(b) certified accuracy: source (solid), target after a probe (dashed)")  # fmt: skip
     ax.legend(fontsize=7, ncol=2)
 
-    ax = axes[1, 0]
+
+def _rrm_panel(ax: Axes, probe: pd.DataFrame, schemes: list, claims: dict, source: str, colour: dict) -> None:
+    """Panel (c): mean training CPU time vs mean clean (hollow) and PGD (filled) source accuracy of the standard,
+    robust, fast and rrm schemes of ``claims``."""
     chosen = [s for s in (claims["standard"], claims["robust"], *claims["fast"], claims["rrm"]) if s in schemes]
     per = probe.groupby("scheme")[["train_cpu_seconds", "source_clean_accuracy", source]].mean()
     for scheme in chosen:
@@ -69,11 +90,10 @@ def robustness_figure(summary: pd.DataFrame, *, eps: float, radii: list[float], 
     ax.set(xlabel="source training CPU time (s, log scale; rrm without its teacher's)", ylabel="source task accuracy",
            ylim=(0, 1.02), title="(c) RRM: accuracy vs training time (hollow: clean, filled: PGD)")  # fmt: skip
 
-    ax = axes[1, 1]
-    for (scheme, retrain), group in summary.groupby(["scheme", "retrain"], sort=False):
-        ax.scatter(group["tau1_tau2"], group[target], color=colour[scheme], marker=_RETRAIN_MARKERS.get(retrain, "x"),
-                   s=40, alpha=0.85, edgecolors="k", linewidths=0.4)  # fmt: skip
+
+def _tau_panel(ax: Axes, summary: pd.DataFrame, target: str, colour: dict, eps: float) -> None:
+    """Panel (d): target accuracy under PGD at ``eps`` vs tau1 tau2 (source features vs target reference)."""
+    _scheme_scatter(ax, summary, "tau1_tau2", target, colour)
     ax.set(xlabel="tau1 tau2 of the source's features vs the target reference (Liang et al.)",
            ylabel=f"target task: accuracy under PGD (eps {eps:g})", ylim=(0, 1.02),
            title="(d) adversarial transferability vs robustness after transfer")  # fmt: skip
-    return fig
