@@ -3,10 +3,13 @@ transferability estimator from one forward pass over the labelled target images,
 metric against the target's reference model, or a naive baseline); a score is judged by how well its ranking of
 the candidates agrees with their knowledge-transfer outcome (probe or fine-tuning accuracy on the target task).
 
-Candidates are a data-distribution scenario's sources (every source x seed) and / or a zoo of models from the
-model registry (``torchvision:<arch>`` with local weights, ``package.module:function``), all evaluated on the
-scenario's target task against its reference model. No torch here (the job names and config checks are in
-advtransfer.selection_jobs); the estimators take numpy arrays (advtransfer.estimators).
+Candidates are a data-distribution scenario's sources (every source x seed) and / or a zoo, all evaluated on the
+scenario's target task against its reference model. A zoo is a list of models the user brings, each entry {name,
+model, weights} plus the keys its family needs, built by one loader (advtransfer.zoo.load_zoo_model). Here each
+entry adds ``num_classes``, ``features`` and ``seed`` and is built through the model registry
+(``torchvision:<arch>``, ``timm:<name>``, ``package.module:function``, with local weights). No torch here (the
+job names and config checks are in advtransfer.families.model_selection.jobs); the estimators take numpy arrays
+(advtransfer.estimators).
 
 Every score is oriented so that higher means "predicted to transfer better": the estimators as their papers
 define them, tau1 / tau2 / tau1 tau2 / alpha and the cross adversarial loss as Liang et al. claim (more

@@ -3,7 +3,7 @@
 # candidates, a scenario's sources and / or a zoo of registry models, are all scored on the scenario's target
 # task: one estimators job per candidate; the zoo's tau metrics, probes and fine-tuning come from the generic
 # network rules (its evaluations against the scenario's reference); then the summary (scores.csv, agreement.csv,
-# claims, tables) and the figures.
+# tables) and the figures; the shared claims rule (rules/reproduction.smk) judges the claims.
 from advtransfer.families.model_selection import jobs as selection_jobs
 
 SELECTION = BLOCKS["model_selection"]

@@ -77,6 +77,10 @@ rule task_atm:
         seed=lambda w: TASKS_BLOCKS[w.tasks]["seed"],
         device=config["device"],
         code=code_hash("scripts/task_atm.py"),
+        factories=lambda w: [
+            import_path_hash(e["model"])
+            for e in TASKS_BLOCKS[w.tasks].get("zoo") or []
+        ],
     script:
         "../scripts/task_atm.py"
 
@@ -113,6 +117,10 @@ rule task_tau:
         seed=lambda w: TASKS_BLOCKS[w.tasks]["seed"],
         device=config["device"],
         code=code_hash("scripts/task_tau.py"),
+        factories=lambda w: [
+            import_path_hash(e["model"])
+            for e in TASKS_BLOCKS[w.tasks].get("zoo") or []
+        ],
     script:
         "../scripts/task_tau.py"
 

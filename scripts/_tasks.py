@@ -45,11 +45,13 @@ def zoo_images():
 
 def models(zoo=None):
     """{task: network} in the matrices' order: the trained shapes-world networks (the job's model inputs), or
-    the networks of ``zoo`` (a zoo block's entries)."""
+    the networks of ``zoo`` (a zoo block's entries, built by the zoo loader; a registry classifier for the zoo's
+    RGB images of ``images.image_size``)."""
     if zoo:
         from advtransfer.zoo import load_zoo_model, zoo_entries
 
-        return {e.name: load_zoo_model(e) for e in zoo_entries(zoo)}
+        size = sm.params.images["image_size"]
+        return {e.name: load_zoo_model(e, in_channels=3, image_size=size) for e in zoo_entries(zoo, "tasks")}
     from advtransfer.tasks import load_task_network
 
     return {task: load_task_network(path) for task, path in zip(sm.params.tasks, sm.input.models)}

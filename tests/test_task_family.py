@@ -58,7 +58,7 @@ def test_unknown_task_stops_before_any_job_naming_the_key(tmp_path):
 def test_dry_run_builds_the_task_dags(experiment, n_tasks):
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules", "--config", f"experiments=[{experiment}]").stdout
     assert job_counts(out) == {"dataset": 1, "train_task": n_tasks, "task_atm": 1, "task_tau": 1, "task_affinity": 1,
-                               "task_trees": 1, "task_figure": 1, "reproduction": 1, "all": 1}  # fmt: skip
+                               "task_trees": 1, "task_figure": 1, "claims": 1, "reproduction": 1, "all": 1}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +147,29 @@ def test_task_claims_follow_the_declared_primary_view():
     assert (secondary["p_adjusted"] >= secondary["p_value"]).all()
 
 
+def test_zoo_entries_whose_model_does_not_fit_num_classes_name_the_key():
+    """The zoo's rules across keys, checked before any job (the schema checks each key alone): a registry model
+    needs num_classes, and num_classes makes a classifier (output: classes)."""
+    from advtransfer import config as configuration
+    from advtransfer.families.tasks import jobs as task_jobs
+
+    config = configuration.validate(configuration.load([configuration.ROOT / "config.yaml"]))
+    block = config["tasks"]["taskonomy"]  # the old entry shape (package.module:function, no num_classes) passes
+    assert task_jobs.config_problems(block, config) == []
+    zoo = [dict(e) for e in block["zoo"]]
+    zoo[0]["model"] = "torchvision:resnet18"
+    zoo[1].update(model="small_cnn", num_classes=4)  # a dense_regression output
+    zoo[5].update(model="torchvision:resnet18", num_classes=10)  # class_object: classes, as it should be
+    problems = dict(task_jobs.config_problems({**block, "zoo": zoo}, config))
+    assert list(problems) == ["zoo.0.num_classes", "zoo.1.output"]
+    assert "'autoencoding'" in problems["zoo.0.num_classes"] and "give its num_classes" in problems["zoo.0.num_classes"]
+    assert "output is classes, not 'dense_regression'" in problems["zoo.1.output"]
+
+
 @pytest.mark.workflow
 def test_a_user_zoo_runs_through_the_same_rules(tmp_path):
-    """A zoo of user networks (module:function, one with local weights) on an imagefolder: ATM, tau matrix,
-    trees and Figure 4, and no affinity (a zoo brings no labels)."""
+    """A zoo of user networks (module:function, one with local weights, and a model-registry classifier) on an
+    imagefolder: ATM, tau matrix, trees and Figure 4, and no affinity (a zoo brings no labels)."""
     from PIL import Image
     from safetensors.torch import save_file
 
@@ -169,13 +188,17 @@ def test_a_user_zoo_runs_through_the_same_rules(tmp_path):
     save_file({k: v.contiguous() for k, v in example_regressor(seed=7).state_dict().items()}, str(weights))
     zoo = [dict(e) for e in EXAMPLE_ZOO]
     zoo[1]["weights"] = str(weights)
+    zoo.append({"name": "cnn", "model": "small_cnn", "num_classes": 4, "kind": "semantic", "output": "classes"})
     entries = "".join(f"      - {{name: {e['name']}, model: '{e['model']}', kind: {e['kind']}, output: {e['output']}"
-                      + (f", weights: '{e['weights']}'" if "weights" in e else "") + "}\n" for e in zoo)  # fmt: skip
+                      + (f", weights: '{e['weights']}'" if "weights" in e else "")
+                      + (f", num_classes: {e['num_classes']}" if "num_classes" in e else "") + "}\n"
+                      for e in zoo)  # fmt: skip
     (work / "zoo.yaml").write_text(
         "data: {root: data, mirrors: [], download: false}\n"
         "tasks:\n  zootasks:\n    zoo:\n" + entries
         + f"    images: {{dataset: 'imagefolder:{tmp_path / 'images'}', n_test: 6, image_size: 16}}\n"
         "    attack: {eps: [0.03], steps: 2, n_images: 6}\n"
+        "    claims: {tasks_categories: {secondary: [{matrix: tau1_tau2}]}}\n"  # one eps: no eps 0.06 view
         "    tau: {n_images: 4, tol: 1.0e-3, max_iter: 10, batch_size: 4}\n"
         "    clustering: {ks: [2], n_perm: 10}\n"
     )  # fmt: skip
@@ -185,10 +208,32 @@ def test_a_user_zoo_runs_through_the_same_rules(tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert not (out / "affinity.csv").exists() and not (out / "models").exists()
     atm = pd.read_csv(out / "atm.csv")
-    assert set(atm["source"]) == {"classifier", "regressor", "segmenter"}
+    assert set(atm["source"]) == {"classifier", "regressor", "segmenter", "cnn"}
     assert np.allclose(atm.groupby("target")["value"].sum(), 1.0)
     trees = pd.read_csv(out / "trees.csv")
     assert set(trees["view"]) == {"ATM eps 0.03", "tau1 (encoders)"}  # compared with the tau1 tau2 tree
     assert "tau1 tau2 (encoders)" in (out / "table.md").read_text()
     claims = pd.read_csv(work / "results" / "reproduction.csv")  # no knowledge-transfer claim without labels:
     assert set(claims[claims["experiment"] == "zootasks"]["claim_id"]) == {"tasks_categories"}  # the kinds only
+
+
+def test_categories_test_min_p_is_the_designs_not_the_trees():
+    """6 tasks, 3 kinds of 2: of the 6! relabellings, 3! x 2^3 = 48 keep the kinds' partition, so even a perfect
+    tree reaches p = 48 / 720 at best (a design property); a tree that groups the kinds reaches it exactly, and
+    one with lopsided clusters keeps that min p (its entropy is the finding, not the design's limit)."""
+    from advtransfer.families.tasks.claims import categories_test
+
+    kinds = ["a", "a", "b", "b", "c", "c"]
+    settings = {"n_perm": 99, "perm_seed": 0, "alpha": 0.05}
+    clustering = {"method": "average", "metric": "euclidean"}
+    v = np.array([0.0, 0.1, 5.0, 5.1, 9.0, 9.1])
+    grouped = np.exp(-np.abs(v[:, None] - v[None, :]))  # rows and columns alike within a kind
+    result = categories_test(grouped, kinds, 3, clustering, settings)
+    assert "all 720 relabellings" in result.test
+    assert result.min_p == pytest.approx(48 / 720) and result.value == pytest.approx(0.0)
+    assert result.p_less == pytest.approx(48 / 720)
+    assert "needs more tasks per kind" in result.needed
+    w = np.array([0.0, 10.0, 20.0, 30.0, 40.0, 1000.0])
+    lopsided = np.exp(-np.abs(w[:, None] - w[None, :]) / 100)
+    other = categories_test(lopsided, kinds, 3, clustering, settings)
+    assert other.min_p == pytest.approx(48 / 720) and other.value > 0

@@ -1,9 +1,11 @@
-"""advtransfer.zoo: the adversarial transferability matrix of a user-supplied model zoo (no labels)."""
+"""advtransfer.zoo: zoo entries and the one loader of every family's zoo, and the adversarial transferability matrix
+of a user-supplied model zoo (no labels)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from advtransfer.affinity import transfer_matrix
 from advtransfer.registry import OUTPUT_KINDS
 from advtransfer.zoo import (
     EXAMPLE_ZOO,
+    FAMILY_KEYS,
+    ZOO_DEFINITION,
     ZooEntry,
     example_classifier,
     example_regressor,
@@ -22,6 +26,7 @@ from advtransfer.zoo import (
     output_loss,
     own_target,
     zoo_entries,
+    zoo_entry,
     zoo_gains,
 )
 
@@ -56,9 +61,9 @@ def zoo() -> tuple[dict, dict]:
 
 
 def test_entries_validate():
-    entries = zoo_entries([*EXAMPLE_ZOO, {**EXAMPLE_ZOO[0], "name": "c2", "weights": "w.safetensors"}])
+    entries = zoo_entries([*EXAMPLE_ZOO, {**EXAMPLE_ZOO[0], "name": "c2", "weights": "w.safetensors"}], "tasks")
     assert [e.name for e in entries] == ["classifier", "regressor", "segmenter", "c2"]
-    assert entries[0] == ZooEntry("classifier", "advtransfer.zoo:example_classifier", None, "semantic", "classes")
+    assert entries[0] == ZooEntry("classifier", "advtransfer.zoo:example_classifier", kind="semantic", output="classes")
     assert entries[3].weights == "w.safetensors"
     with pytest.raises(dataclasses.FrozenInstanceError):  # frozen
         entries[0].name = "x"
@@ -77,7 +82,7 @@ def test_entries_validate():
 )
 def test_entry_errors_name_index_and_key(change, words):
     with pytest.raises(ValueError) as err:
-        zoo_entries([EXAMPLE_ZOO[0], {**EXAMPLE_ZOO[1], **change}])
+        zoo_entries([EXAMPLE_ZOO[0], {**EXAMPLE_ZOO[1], **change}], "tasks")
     for word in words:
         assert word in str(err.value)
 
@@ -85,10 +90,12 @@ def test_entry_errors_name_index_and_key(change, words):
 def test_entry_missing_key_and_bad_lists():
     entry = {k: v for k, v in EXAMPLE_ZOO[2].items() if k != "output"}
     with pytest.raises(ValueError, match=r"entry 0 \(.segmenter.\): missing key 'output'"):
-        zoo_entries([entry])
+        zoo_entries([entry], "tasks")
     for bad in ([], {"name": "a"}, "zoo", ["not a dict"]):
         with pytest.raises(ValueError, match="zoo"):
-            zoo_entries(bad)
+            zoo_entries(bad, "tasks")
+    with pytest.raises(ValueError, match="unknown zoo family 'shapes'"):
+        zoo_entries(EXAMPLE_ZOO, "shapes")
 
 
 # ------------------------------------------------------------------------------------------- loading
@@ -96,7 +103,7 @@ def test_entry_missing_key_and_bad_lists():
 
 def test_load_without_weights_is_the_seeded_factory():
     state = torch.random.get_rng_state()
-    model = load_zoo_model(zoo_entries(EXAMPLE_ZOO)[0])
+    model = load_zoo_model(zoo_entries(EXAMPLE_ZOO, "tasks")[0])
     assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG is untouched
     assert not model.training
     x = images(2)
@@ -119,7 +126,7 @@ def test_load_weights_round_trip(tmp_path, suffix):
         save_file(state, str(path))
     else:
         torch.save(state, path)
-    entry = zoo_entries([{**EXAMPLE_ZOO[2], "weights": str(path)}])[0]
+    entry = zoo_entries([{**EXAMPLE_ZOO[2], "weights": str(path)}], "tasks")[0]
     model = load_zoo_model(entry)
     assert not model.training
     x = images(3)
@@ -128,18 +135,160 @@ def test_load_weights_round_trip(tmp_path, suffix):
         assert not torch.equal(model(x), example_segmenter()(x))
 
 
-def test_load_errors_name_the_file_or_entry(tmp_path):
+# ------------------------------------------------------------------------------- one zoo, one loader
+
+SELECTION_ENTRY = {"name": "mlp", "model": "tests.configs.zoo_models:tiny_mlp", "num_classes": 5, "seed": 1}
+
+
+def _normalised(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_zoo_is_one_sentence_in_both_families():
+    import yaml
+
+    from advtransfer import selection, zoo
+    from advtransfer.config import ROOT
+    from advtransfer.families.model_selection import jobs as selection_jobs
+    from advtransfer.families.tasks import jobs as task_jobs
+
+    for module in (zoo, task_jobs, selection_jobs, selection):
+        assert ZOO_DEFINITION in _normalised(module.__doc__), module.__name__
+    shared = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())["$defs"]["zoo_entry"]
+    assert shared["description"].startswith(ZOO_DEFINITION)
+    for family in FAMILY_KEYS:
+        part = yaml.safe_load((ROOT / f"schemas/families/{family}.schema.yaml").read_text())
+        zoo_schema = part["block"]["properties"]["zoo"]
+        assert zoo_schema["description"].startswith(ZOO_DEFINITION), family
+        items = zoo_schema["items"]  # the shared part, extended by the family's keys (FAMILY_KEYS)
+        assert items["$ref"] == "#/$defs/zoo_entry" and items["unevaluatedProperties"] is False
+        required, optional = FAMILY_KEYS[family]
+        assert set(items["required"]) == set(required) and set(items["properties"]) == {*required, *optional}
+
+
+def test_one_loader_builds_a_tasks_and_a_model_selection_entry():
+    from advtransfer.config import ROOT
+    from advtransfer.models import build_model
+
+    task = zoo_entries(EXAMPLE_ZOO, "tasks")[0]
+    candidate = zoo_entries([SELECTION_ENTRY], "model_selection")[0]
+    assert (candidate.num_classes, candidate.seed, candidate.features, candidate.kind) == (5, 1, None, None)
+    state = torch.random.get_rng_state()
+    network = load_zoo_model(task)  # a function called with no arguments: the whole network
+    classifier = load_zoo_model(candidate, in_channels=1, image_size=8)  # through the model registry
+    assert torch.equal(torch.random.get_rng_state(), state) and not network.training and not classifier.training
+    with torch.no_grad():
+        assert torch.equal(network(images(2)), example_classifier()(images(2)))
+        x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        features = classifier.features(x)  # the feature protocol of build_model
+        assert features.shape == (3, 24) == (3, classifier.feature_dim)
+        assert torch.equal(classifier(x), classifier.head(features)) and classifier(x).shape == (3, 5)
+    torch.manual_seed(1)  # what rule selection_zoo did before the one loader: the same initial weights
+    before = build_model(SELECTION_ENTRY["model"], 5, 1, 8)
+    assert all(torch.equal(v, before.state_dict()[k]) for k, v in classifier.state_dict().items())
+    # a tasks entry may name a registry classifier too (num_classes, output: classes), built the same way
+    cnn = {"name": "cnn", "model": "small_cnn", "num_classes": 4, "kind": "semantic", "output": "classes"}
+    tasks_cnn = load_zoo_model(zoo_entries([cnn], "tasks")[0], in_channels=3, image_size=16)
+    as_candidate = zoo_entry({k: cnn[k] for k in ("name", "model", "num_classes")}, "model_selection")
+    selection_cnn = load_zoo_model(as_candidate, in_channels=3, image_size=16)
+    with torch.no_grad():
+        assert torch.equal(tasks_cnn(images(2, 16)), selection_cnn(images(2, 16)))
+    # both families' scripts load through it (and nothing else builds a zoo model)
+    for script in ("scripts/_tasks.py", "scripts/selection_zoo.py"):
+        text = (ROOT / script).read_text()
+        assert "load_zoo_model(" in text and "build_model" not in text, script
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_a_model_selection_entry_reads_its_weights_safely(tmp_path, suffix):
+    from tests.configs.zoo_models import tiny_mlp
+
+    trained = tiny_mlp(num_classes=5, in_channels=1, image_size=8)
+    path = tmp_path / f"mlp{suffix}"
+    state = {k: v.contiguous() for k, v in trained.state_dict().items()}
+    if suffix == ".safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+    entry = zoo_entries([{**SELECTION_ENTRY, "weights": str(path)}], "model_selection")[0]
+    model = load_zoo_model(entry, in_channels=1, image_size=8)
+    x = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model(x), trained(x))
+
+
+class Pickled:
+    """An object a weights file should never hold: torch.load(weights_only=True) refuses to build it."""
+
+
+def test_a_pickled_object_is_never_unpickled(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"weight": torch.zeros(2), "object": Pickled()}, path)
+    entry = zoo_entries([{**SELECTION_ENTRY, "weights": str(path)}], "model_selection")[0]
+    with pytest.raises(ValueError, match=r"zoo entry 'mlp'.*evil.pt.*weights_only=True"):
+        load_zoo_model(entry, in_channels=1, image_size=8)
+
+
+def _entry(family: str, **change):
+    base = dict(EXAMPLE_ZOO[0]) if family == "tasks" else dict(SELECTION_ENTRY)
+    return {**base, **change}
+
+
+@pytest.mark.parametrize("family", list(FAMILY_KEYS))
+def test_bad_entries_fail_naming_the_entry(tmp_path, family):
+    def load(**change):
+        return load_zoo_model(zoo_entries([_entry(family, **change)], family)[0], in_channels=1, image_size=8)
+
+    name = _entry(family)["name"]
+    with pytest.raises(ValueError, match=rf"zoo entry 0 \('{name}'\): unknown key 'colour'; a {family} zoo entry's"):
+        load(colour="red")
+    other = "kind" if family == "model_selection" else "features"
+    with pytest.raises(ValueError, match=rf"unknown key '{other}' \('{other}' is a key of the \w+ zoo's entries\)"):
+        load(**{other: "x"})
+    with pytest.raises(FileNotFoundError, match=rf"zoo entry '{name}'.*missing.pt: weights file not found"):
+        load(weights=str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match=r"zoo entry 'odd' \(model 'builtins:dict'\).*dict, not an nn.Module"):
+        load(name="odd", model="builtins:dict")
+    with pytest.raises(ValueError, match=r"zoo entry 'gone'.*no attribute 'no_such_function'"):
+        load(name="gone", model="advtransfer.zoo:no_such_function")
     wrong = tmp_path / "wrong.safetensors"
-    save_file({k: v.contiguous() for k, v in example_classifier().state_dict().items()}, str(wrong))
-    with pytest.raises(ValueError, match="wrong.safetensors.*segmenter"):
-        load_zoo_model(ZooEntry("segmenter", "advtransfer.zoo:example_segmenter", str(wrong), "2d", "dense_classes"))
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
-        missing = str(tmp_path / "missing.pt")
-        load_zoo_model(ZooEntry("c", "advtransfer.zoo:example_classifier", missing, "s", "classes"))
-    with pytest.raises(ValueError, match="'odd'.*not an nn.Module"):
-        load_zoo_model(ZooEntry("odd", "builtins:dict", None, "s", "classes"))
-    with pytest.raises(ValueError, match="no attribute"):
-        load_zoo_model(ZooEntry("gone", "advtransfer.zoo:no_such_function", None, "s", "classes"))
+    save_file({"unrelated.weight": torch.zeros(2, 2)}, str(wrong))
+    with pytest.raises(ValueError, match=rf"zoo entry '{name}'.*wrong.safetensors: the weights do not match"):
+        load(weights=str(wrong))
+
+
+def test_entries_whose_model_does_not_fit_num_classes_say_what_to_change():
+    # a function that needs num_classes= etc. in an entry without num_classes (called with no arguments)
+    entry = zoo_entries([{**EXAMPLE_ZOO[0], "model": SELECTION_ENTRY["model"]}], "tasks")[0]
+    with pytest.raises(ValueError, match=r"zoo entry 'classifier'.*cannot be called with no arguments.*'num_classes'"):
+        load_zoo_model(entry)
+    with pytest.raises(ValueError, match=r"entry 0 \('classifier'\): key 'model' is 'torchvision:resnet18'.*num_cl"):
+        zoo_entries([{**EXAMPLE_ZOO[0], "model": "torchvision:resnet18"}], "tasks")
+    with pytest.raises(ValueError, match=r"'num_classes' builds a classifier.*not 'regression'.*output: classes"):
+        zoo_entries([{**EXAMPLE_ZOO[1], "model": "small_cnn", "num_classes": 3}], "tasks")
+    with pytest.raises(ValueError, match=r"entry 0 \('mlp'\): key 'model': unknown model 'resnet'"):
+        zoo_entries([{**SELECTION_ENTRY, "model": "resnet"}], "model_selection")
+    with pytest.raises(ValueError, match=r"entry 0 \('mlp'\): missing key 'num_classes'"):
+        zoo_entries([{k: v for k, v in SELECTION_ENTRY.items() if k != "num_classes"}], "model_selection")
+    classifier = zoo_entries([SELECTION_ENTRY], "model_selection")[0]
+    with pytest.raises(ValueError, match=r"zoo entry 'mlp'.*give image_size"):
+        load_zoo_model(classifier)
+
+
+@pytest.mark.parametrize(("family", "block"), [("tasks", "taskonomy"), ("model_selection", "digits_selection")])
+def test_the_schema_refuses_an_unknown_key_naming_it(family, block):
+    from advtransfer import config as configuration
+
+    config = configuration.load([configuration.ROOT / "config.yaml"])
+    entries = config["tasks"]["taskonomy"]["zoo"] if family == "tasks" else [dict(SELECTION_ENTRY)]
+    config[family][block]["zoo"] = [*entries[:-1], {**entries[-1], "colour": "red"}]
+    where = f"{family}.{block}.zoo.{len(entries) - 1}"
+    with pytest.raises(ValueError, match=rf"config key {re.escape(where)}: .*'colour' was unexpected"):
+        configuration.validate(config)
+    config[family][block]["zoo"] = entries  # the entries themselves pass, with the shared keys' defaults filled
+    filled = configuration.validate(config)[family][block]["zoo"]
+    assert all("weights" in e for e in filled)
+    assert zoo_entries(filled, family)  # the schema's entries are the loader's
 
 
 # -------------------------------------------------------------------------------------------- losses

@@ -1,6 +1,11 @@
 """A model-selection experiment's config block as jobs: its candidates, checks, the zoo's network jobs, the files
 rule `all` asks for and the inputs of its rules. Plain Python (no torch, numpy or pandas): it runs while
-Snakemake builds the DAG. The science is in advtransfer.selection and advtransfer.estimators."""
+Snakemake builds the DAG. The science is in advtransfer.selection and advtransfer.estimators.
+
+A zoo is a list of models the user brings, each entry {name, model, weights} plus the keys its family needs,
+built by one loader (advtransfer.zoo.load_zoo_model). A model-selection zoo entry adds ``num_classes``,
+``features`` and ``seed``; each is a further candidate, a classifier built for the target's channels and image
+size (rule selection_zoo)."""
 
 from __future__ import annotations
 
@@ -104,6 +109,7 @@ def candidates(block: Mapping[str, Any], networks: Mapping[str, Any]) -> list[st
 
 
 def zoo_entry(block: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The config entry of the zoo model ``name`` (what advtransfer.zoo.zoo_entry checks and the loader builds)."""
     return next(e for e in block["zoo"] if e["name"] == name)
 
 

@@ -4,6 +4,10 @@ asks for and the inputs of its rules. No torch: the workflow builds its DAG with
 A block either trains one shapes-world network per task (``tasks``) or takes a user's ``zoo`` of task networks
 with its images; the family's own rules (rules/tasks.smk) attack them, measure tau between them and, for the
 shapes world, the knowledge-transfer affinity.
+
+A zoo is a list of models the user brings, each entry {name, model, weights} plus the keys its family needs,
+built by one loader (advtransfer.zoo.load_zoo_model). A tasks zoo entry adds ``kind`` and ``output`` (and
+``num_classes`` for a model-registry classifier); each is one task network.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list
         names = task_names(block)
         if len(set(names)) != len(names):
             problems.append(("zoo", f"two entries share a name: {names}"))
+        problems += zoo_problems(block["zoo"])
         missing = [k for k in ("dataset", "image_size") if k not in images]
         if missing:
             problems.append(("images", f"a zoo needs images.{' and images.'.join(missing)} (e.g. dataset: "
@@ -61,6 +66,29 @@ def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list
                              "n_train, images.n_val and a train block"))  # fmt: skip
         if "dataset" in images or "image_size" in images:
             problems.append(("images", "images.dataset and images.image_size are for a zoo; the shapes world is 32x32"))
+    return problems
+
+
+def zoo_problems(zoo: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(key, message) for each zoo entry whose ``model`` does not fit its ``num_classes`` (the schema checks each
+    key alone; advtransfer.zoo.zoo_entry checks the same when the entries are loaded): a model-registry classifier
+    (a built-in, ``torchvision:<arch>``, ``timm:<name>``) needs ``num_classes``, and ``num_classes`` makes a
+    classifier, whose output is ``classes``."""
+    from advtransfer.registry import MODEL_PREFIXES, MODELS
+
+    problems = []
+    for index, entry in enumerate(zoo):
+        where, model = f"entry {entry['name']!r}", entry["model"]
+        if "num_classes" not in entry and (model in MODELS or model.startswith(MODEL_PREFIXES)):
+            problems.append((f"zoo.{index}.num_classes", (
+                f"{where}: model {model!r} is a model-registry classifier: give its num_classes (with output: "
+                "classes), or name a package.module:function that, called with no arguments, returns the network"
+            )))  # fmt: skip
+        elif "num_classes" in entry and entry["output"] != "classes":
+            problems.append((f"zoo.{index}.output", (
+                f"{where}: num_classes builds a classifier through the model registry (logits (B, num_classes)), so "
+                f"its output is classes, not {entry['output']!r}; drop num_classes, or set output: classes"
+            )))  # fmt: skip
     return problems
 
 
