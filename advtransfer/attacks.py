@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -150,6 +151,40 @@ def _project(x, x_adv, eps, norm, bounds):
         raise ValueError(f"pgd: unknown norm {norm!r}; use 'linf' or 'l2'")
     out = x + delta
     return out.clamp(*bounds) if bounds is not None else out
+
+
+@contextmanager
+def attack_mode(model: torch.nn.Module) -> Iterator[None]:
+    """The model in eval mode, its parameters not accumulating gradients (both restored on exit)."""
+    training, flags = model.training, [p.requires_grad for p in model.parameters()]
+    model.eval().requires_grad_(False)
+    try:
+        yield
+    finally:
+        model.train(training)
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def pgd_examples(model, x, y, *, eps: float, steps: int, step_size: float, generator: torch.Generator | None = None,
+                 seed: int | None = None, batch_size: int | None = None) -> torch.Tensor:
+    """Madry et al.'s inner maximisation (the PGD of adversarial training and of the robustness evaluation):
+    L-inf PGD on the cross-entropy against the TRUE label, from a uniform random start, with the model in eval
+    mode. Training passes its ``generator``; an evaluation passes a ``seed`` instead and attacks in batches of
+    ``batch_size`` (all at once by default), each from a fresh CPU generator seeded with it, so a batch's
+    examples do not depend on the batches before it."""
+    if generator is None:
+        size = batch_size or len(x)
+        return torch.cat([
+            pgd_examples(model, x[i : i + size], y[i : i + size], eps=eps, steps=steps, step_size=step_size,
+                         generator=torch.Generator().manual_seed(int(seed)))
+            for i in range(0, len(x), size)
+        ])  # fmt: skip
+    with attack_mode(model):
+        return pgd(
+            lambda z: F.cross_entropy(model(z).float(), y, reduction="none"), x, eps=eps, steps=steps,
+            step_size=step_size, generator=generator,
+        )  # fmt: skip
 
 
 def own_prediction_objective(model: BatchedModel, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

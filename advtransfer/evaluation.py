@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from advtransfer import attacks, smoothing
-from advtransfer.robust import pgd_examples
 from advtransfer.runtime import generator
 
 
@@ -24,7 +23,7 @@ def evaluation_order(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor
 def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) -> dict[str, float]:
     """A classifier's robustness on (x, y) (images in [0, 1]): clean accuracy; accuracy under L-inf PGD on
     the true label at each eps (``evaluation.pgd``: steps, the step ``step_size`` or eps x ``step_factor``, 0.25
-    by default, a random start; advtransfer.robust.pgd_examples) and under
+    by default, a random start; advtransfer.attacks.pgd_examples) and under
     APGD-CE at each eps or those of ``evaluation.apgd.eps`` (pyautoattack; and the standard AutoAttack ensemble
     when ``evaluation.autoattack``); the randomized-smoothing certified accuracy at each radius and the smoothed
     (PREDICT) accuracy on the first ``smoothing.n_images`` images (PREDICT's binomial test on CERTIFY's n
@@ -41,7 +40,7 @@ def robustness_of(model, x, y, evaluation: dict[str, Any], seed: int, device) ->
     out["clean_accuracy"] = accuracy(x)
     pgd = evaluation["pgd"]
     for eps in pgd["eps"]:
-        x_adv = pgd_examples(net, x, y, eps=eps, steps=pgd["steps"], step_size=attacks.pgd_step(pgd, eps, 0.25),
+        x_adv = attacks.pgd_examples(net, x, y, eps=eps, steps=pgd["steps"], step_size=attacks.pgd_step(pgd, eps, 0.25),
                              seed=seed, batch_size=500)  # fmt: skip
         out[f"pgd_accuracy_eps{eps:g}"] = accuracy(x_adv)
         apgd_eps = evaluation["apgd"].get("eps")

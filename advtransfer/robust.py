@@ -9,27 +9,11 @@ the loss is then taken in train mode. Random starts and noise come from the run'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from advtransfer import attacks
-
-
-@contextmanager
-def _attack_mode(model: nn.Module) -> Iterator[None]:
-    """The model in eval mode, its parameters not accumulating gradients (both restored on exit)."""
-    training, flags = model.training, [p.requires_grad for p in model.parameters()]
-    model.eval().requires_grad_(False)
-    try:
-        yield
-    finally:
-        model.train(training)
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
 
 
 def _ce_at(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,26 +26,6 @@ def gaussian_noise(model, x, y, *, sigma: float, generator: torch.Generator):
     training of Cohen et al.'s base classifiers; no clipping, as there)."""
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return _ce_at(model, x + sigma * noise, y)
-
-
-def pgd_examples(model, x, y, *, eps: float, steps: int, step_size: float, generator: torch.Generator | None = None,
-                 seed: int | None = None, batch_size: int | None = None) -> torch.Tensor:
-    """Madry et al.'s inner maximisation: L-inf PGD on the cross-entropy against the TRUE label, from a uniform
-    random start, with the model in eval mode. Training passes its ``generator``; an evaluation passes a
-    ``seed`` instead and attacks in batches of ``batch_size`` (all at once by default), each from a fresh CPU
-    generator seeded with it, so a batch's examples do not depend on the batches before it."""
-    if generator is None:
-        size = batch_size or len(x)
-        return torch.cat([
-            pgd_examples(model, x[i : i + size], y[i : i + size], eps=eps, steps=steps, step_size=step_size,
-                         generator=torch.Generator().manual_seed(int(seed)))
-            for i in range(0, len(x), size)
-        ])  # fmt: skip
-    with _attack_mode(model):
-        return attacks.pgd(
-            lambda z: F.cross_entropy(model(z).float(), y, reduction="none"), x, eps=eps, steps=steps,
-            step_size=step_size, generator=generator,
-        )  # fmt: skip
 
 
 def _given_step(objective: str, step_size: float | None, step_factor: float | None, eps: float) -> float:
@@ -77,7 +41,8 @@ def pgd_at(model, x, y, *, eps: float, steps: int, step_size: float | None = Non
     """Objective ``pgd_at`` (Madry et al. 2018): cross-entropy at the PGD examples of the batch (the step: its
     ``step_size``, or ``step_factor`` x eps)."""
     step = _given_step("pgd_at", step_size, step_factor, eps)
-    return _ce_at(model, pgd_examples(model, x, y, eps=eps, steps=steps, step_size=step, generator=generator), y)
+    x_adv = attacks.pgd_examples(model, x, y, eps=eps, steps=steps, step_size=step, generator=generator)
+    return _ce_at(model, x_adv, y)
 
 
 def fast_at(model, x, y, *, eps: float, step_size: float | None = None, step_factor: float | None = None,
@@ -96,7 +61,7 @@ def trades(model, x, y, *, eps: float, steps: int, beta: float, step_size: float
     L-inf PGD (step: ``step_size``, or ``step_factor`` x eps) from x + 0.001 N(0, I) (the reference code's
     start), the model in eval mode for the search."""
     step_size = _given_step("trades", step_size, step_factor, eps)
-    with _attack_mode(model):
+    with attacks.attack_mode(model):
         clean = F.softmax(model(x).float(), 1).detach()
         start = x + 0.001 * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
 

@@ -69,7 +69,7 @@ def measure(settings: Settings) -> CaseResult:
         for start in range(0, len(xs), p["batch_size"]):
             idx = order[start : start + p["batch_size"]]
             xb, yb = xs[idx], ys[idx]
-            x_adv = robust.pgd_examples(model, xb, yb, generator=g, **PGD)
+            x_adv = robust.attacks.pgd_examples(model, xb, yb, generator=g, **PGD)
             loss = F.cross_entropy(model(x_adv), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

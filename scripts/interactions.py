@@ -11,10 +11,9 @@ import pandas as pd
 import torch
 
 from advtransfer import data, evaluation, interactions
-from advtransfer.attacks import pgd_step
+from advtransfer.attacks import pgd_examples, pgd_step
 from advtransfer.io import load_tensors, save_csv
 from advtransfer.models import load_classifier
-from advtransfer.robust import pgd_examples
 from advtransfer.runtime import resolve_device
 
 p = sm.params

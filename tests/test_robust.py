@@ -102,7 +102,7 @@ def test_pgd_examples_stay_in_the_ball_and_in_range():
     x = x.clamp(0.05, 0.95)
     x[0] = 0.0  # an image at the bound
     model.train()
-    x_adv = robust.pgd_examples(model, x, y, eps=0.1, steps=5, step_size=0.05, generator=gen())
+    x_adv = robust.attacks.pgd_examples(model, x, y, eps=0.1, steps=5, step_size=0.05, generator=gen())
     assert (x_adv - x).abs().max() <= 0.1 + 1e-6
     assert x_adv.min() >= 0 and x_adv.max() <= 1
     assert model.training and all(p.requires_grad for p in model.parameters())  # restored
@@ -117,9 +117,10 @@ def test_evaluation_pgd_examples_are_the_same_in_any_batching():
     batch alone does, and the step_factor vocabulary gives the step_size one (0.25 x 0.08 = 0.02)."""
     model, (x, y) = tiny(), batch()
     model.eval()
-    whole = robust.pgd_examples(model, x, y, eps=0.08, steps=3, step_size=0.02, seed=7, batch_size=2)
+    whole = robust.attacks.pgd_examples(model, x, y, eps=0.08, steps=3, step_size=0.02, seed=7, batch_size=2)
     for i in range(0, len(x), 2):
-        alone = robust.pgd_examples(model, x[i : i + 2], y[i : i + 2], eps=0.08, steps=3, step_size=0.02, seed=7)
+        alone = robust.attacks.pgd_examples(model, x[i : i + 2], y[i : i + 2], eps=0.08, steps=3, step_size=0.02,
+                                            seed=7)  # fmt: skip
         assert torch.equal(whole[i : i + 2], alone)
     a = robust.pgd_at(model, x, y, eps=0.08, steps=3, step_factor=0.25, generator=gen())
     b = robust.pgd_at(model, x, y, eps=0.08, steps=3, step_size=0.02, generator=gen())
