@@ -152,9 +152,7 @@ def nulls_of(design: C.ClaimDesign) -> tuple[str, ...]:
         return SIGN_NULLS
     if design.kind in ("matrix", "categories"):
         return ("independent", "source_effects")
-    if design.y_design or design.kind == "indicator":  # y is fixed by design: x's own structure is the null
-        return RANK_NULLS
-    return RANK_NULLS
+    return RANK_NULLS  # with y fixed by design (closeness, an indicator) x's own source effects are the null
 
 
 def rates(design: C.ClaimDesign, null: str | None, reps: int, settings: dict[str, Any], seed: int) -> pd.Series:
@@ -247,6 +245,7 @@ def configured_designs(config: dict[str, Any], experiments: Sequence[str] | None
 
 def main(argv: Sequence[str] | None = None) -> int:
     from advtransfer import config as configuration
+    from advtransfer import families
 
     parser = argparse.ArgumentParser(prog="python -m advtransfer.calibration", description=__doc__.split("\n\n")[0])
     parser.add_argument("--configfile", nargs="*", default=[], help="config files laid over config.yaml")
@@ -259,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "next to permuting within seeds and the former bootstrap rule, on 3x2, 5x3 and 6x2 designs")
     args = parser.parse_args(argv)
     config = configuration.validate(configuration.load([configuration.ROOT / "config.yaml", *args.configfile]))
+    chosen = families.table(config)
+    families.normalise(config, chosen)  # the blocks as the workflow reads them
+    for key, problem in families.config_problems(config, chosen):
+        parser.error(f"config key {key}: {problem}")
     protocol = config["reproduction"]
     settings = {**C.test_settings(protocol), "n_perm": args.n_perm, "n_boot": 200}
     table = calibrate(configured_designs(config, args.experiments), args.reps, settings, args.seed,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -565,3 +565,24 @@ def design_check(frame: pd.DataFrame, outcome: str, min_separation: float, unit:
         text = (f"design check: the {what}' mean {outcome} spans {separation:.1f} seed SDs ({r['highest']} "
                 f"{r['highest_mean']:.3f} vs {r['lowest']} {r['lowest_mean']:.3f}; needed {min_separation:g})")
     return Design(passed, text + ("" if passed else ": failed"), separation)
+
+
+def family_claims_problems(config: dict[str, Any], families: Sequence[Any]) -> Iterator[tuple[str, str]]:
+    """(config key, problem) for claims a family or a block declares that the family does not know, and for views
+    the family refuses (its claims module's optional ``claims_problems`` hook). It lives here, not in the family
+    table, so that only the jobs that judge claims have this module in their code hash (advtransfer/code.py)."""
+    from advtransfer import families as table
+
+    for family in families:
+        code = family.load("claims")
+        declared = config["claims"].get(family.name) or {}
+        unknown = sorted(set(declared) - set(code.CLAIMS))
+        if unknown:
+            yield f"claims.{family.name}", f"{unknown} are not claims of this family; its claims: {sorted(code.CLAIMS)}"
+        for name, block in family.blocks(config).items():
+            own = (block or {}).get("claims")
+            for key, problem in declaration_problems(declared, own, code.CLAIMS):
+                yield f"{table.where(family, name)}.{key}", problem
+            hook = getattr(code, "claims_problems", None)
+            for key, problem in hook(block, declarations(declared, own), config) if hook and not unknown else ():
+                yield f"{table.where(family, name)}.claims.{key}", problem

@@ -38,10 +38,13 @@ def validate_config():
     registries' names filled in, defaults filled), then let each family check its blocks and derive what it
     needs (its jobs module's normalise and config_problems hooks); every failure names the config key.
     """
+    for key, problem in families.table_problems(FAMILIES, BASE):
+        _fail(key, problem)
     try:
         configuration.validate(config, BASE, FAMILIES)
     except ValueError as err:
         raise WorkflowError(f"Error validating config: {err}") from None
+    families.normalise(config, FAMILIES)
     for key, problem in families.config_problems(config, FAMILIES):
         _fail(key, problem)
     BLOCKS.update({family.name: family.blocks(config) for family in FAMILIES})
@@ -231,7 +234,7 @@ def declared_claims(name):
 
 def check_claims():
     """Every experiment's declared claims are claims of its family, and its family accepts their views."""
-    for key, problem in families.claims_problems(config, FAMILIES):
+    for key, problem in claims_protocol.family_claims_problems(config, FAMILIES):
         _fail(key, problem)
 
 

@@ -187,3 +187,18 @@ def test_a_family_of_ones_own_runs_end_to_end_without_editing_a_shared_file(tmp_
     (work / "bad.yaml").write_text("toy: {mytoy: {seeds: []}}\n")
     proc = snakemake(work, "-n", "--configfile", "tests/toy_family/config.yaml", "bad.yaml", check=False)
     assert proc.returncode != 0 and "config key toy.mytoy.seeds" in proc.stdout + proc.stderr
+
+
+def test_a_family_entry_is_checked_before_anything_runs(tmp_path):
+    """Every field of a family entry is used: its files must exist, its package import and the families it
+    requires come before it; each problem names the entry's key."""
+    from advtransfer.families import BUILTIN, from_config, table_problems
+
+    assert list(table_problems(BUILTIN, REPO)) == []
+    entry = {"name": "mine", "module": "no_such_package", "rules": "rules/mine.smk", "schema": "mine.schema.yaml",
+             "captions": "report/mine", "requires": ["scenarios", "later"]}  # fmt: skip
+    problems = dict(table_problems((*BUILTIN, from_config(entry)), REPO))
+    assert sorted(problems) == ["families.mine.captions", "families.mine.module", "families.mine.requires",
+                                "families.mine.rules", "families.mine.schema"]  # fmt: skip
+    assert "'later' is not a family listed before 'mine'" in problems["families.mine.requires"]
+    assert "does not exist" in problems["families.mine.rules"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -87,6 +88,27 @@ def table(config: Mapping[str, Any] | None = None) -> tuple[Family, ...]:
     return BUILTIN + extra
 
 
+def table_problems(families: Sequence[Family], base: str | Path) -> Iterator[tuple[str, str]]:
+    """(config key, problem) for a family entry whose files are missing under the workflow folder ``base`` (its
+    rules file, schema, captions folder), whose package does not import, or that requires a family not listed
+    before it (a family's blocks name experiments of the families it requires, so those register first)."""
+    seen: list[str] = []
+    for family in families:
+        key = f"families.{family.name}"
+        for field_name in ("rules", "schema", "captions"):
+            path = Path(base) / getattr(family, field_name)
+            if not (path.is_dir() if field_name == "captions" else path.is_file()):
+                yield f"{key}.{field_name}", f"{path} does not exist"
+        try:
+            importlib.import_module(family.module)
+        except ImportError as err:
+            yield f"{key}.module", f"{family.module} does not import ({err})"
+        for required in family.requires:
+            if required not in seen:
+                yield f"{key}.requires", f"{required!r} is not a family listed before {family.name!r}"
+        seen.append(family.name)
+
+
 def experiments(config: Mapping[str, Any],
                 families: Sequence[Family] | None = None) -> Iterator[tuple[str, Family, dict]]:  # fmt: skip
     """(experiment name, family, block) of every block in ``config``, family by family in table order."""
@@ -100,32 +122,20 @@ def where(family: Family, name: str) -> str:
     return family.key if family.single else f"{family.key}.{name}"
 
 
+def normalise(config: dict[str, Any], families: Sequence[Family]) -> None:
+    """Each family's normaliser (its jobs module's ``normalise`` hook) on each of its validated blocks, in place:
+    what every reader of a block (the jobs, the claims, the calibration command) expects."""
+    for family in families:
+        jobs = family.load("jobs")
+        for block in family.blocks(config).values():
+            jobs.normalise(block, config)
+
+
 def config_problems(config: dict[str, Any], families: Sequence[Family]) -> Iterator[tuple[str, str]]:
-    """Each family's own checks of its validated blocks, after its normaliser ran (its jobs module's
-    ``normalise`` and ``config_problems`` hooks): (config key, problem) for every problem."""
+    """Each family's own checks of its validated, normalised blocks (its jobs module's ``config_problems``
+    hook): (config key, problem) for every problem."""
     for family in families:
         jobs = family.load("jobs")
         for name, block in family.blocks(config).items():
-            jobs.normalise(block, config)
             for key, problem in jobs.config_problems(block, config):
                 yield f"{where(family, name)}.{key}", problem
-
-
-def claims_problems(config: dict[str, Any], families: Sequence[Family]) -> Iterator[tuple[str, str]]:
-    """(config key, problem) for claims a family or a block declares that the family does not know, and for views
-    the family refuses (its claims module's optional ``claims_problems`` hook)."""
-    from advtransfer.claims import declaration_problems, declarations
-
-    for family in families:
-        code = family.load("claims")
-        declared = config["claims"].get(family.name) or {}
-        unknown = sorted(set(declared) - set(code.CLAIMS))
-        if unknown:
-            yield f"claims.{family.name}", f"{unknown} are not claims of this family; its claims: {sorted(code.CLAIMS)}"
-        for name, block in family.blocks(config).items():
-            own = (block or {}).get("claims")
-            for key, problem in declaration_problems(declared, own, code.CLAIMS):
-                yield f"{where(family, name)}.{key}", problem
-            hook = getattr(code, "claims_problems", None)
-            for key, problem in hook(block, declarations(declared, own), config) if hook and not unknown else ():
-                yield f"{where(family, name)}.claims.{key}", problem

@@ -23,6 +23,7 @@ rule toy_values:
         runtime=5,
     params:
         block=lambda w: TOY[w.toy],
+        code=code_hash("tests/toy_family/values.py"),
     script:
         "values.py"
 
@@ -37,6 +38,7 @@ rule toy_figure:
             category="Toy family",
             subcategory="{toy}",
         ),
+        "results/{toy}/toy.pdf",
     log:
         "results/{toy}/logs/figure.log",
     benchmark:
@@ -48,5 +50,7 @@ rule toy_figure:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        code=code_hash("tests/toy_family/figure.py"),
     script:
         "figure.py"
