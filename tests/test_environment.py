@@ -88,3 +88,48 @@ def test_pre_commit_runs_the_linters_of_make_lint():
         assert f"$(BIN)/{command}" in lint, command
     assert set(entries) == {"ruff", "snakefmt", "snakemake-lint"}
     assert "make lint" in (REPO / ".ci/run").read_text() and "make test" in (REPO / ".ci/run").read_text()
+
+
+def _rule_scripts(env: str) -> set[str]:
+    """The scripts of the rules that run in conda environment ``env`` (envs/<env>.yaml)."""
+    scripts = set()
+    for rules in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
+        for block in re.split(r"\n(?=rule |checkpoint )", rules.read_text()):
+            script = re.search(r'script:\s*"\.\./(scripts/[\w/]+\.py)"', block)
+            if script and f'"../envs/{env}.yaml"' in block:
+                scripts.add(script[1])
+    return scripts
+
+
+_DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+
+
+@pytest.mark.parametrize("env", ["torch", "plot"])
+def test_conda_environments_hold_every_package_their_scripts_import(env):
+    """A rule's conda environment must install every third-party package its script imports, transitively
+    through the library (a job run with --use-conda fails on a missing one, which a venv run never shows)."""
+    import ast
+    import sys
+
+    from advtransfer.code import OWN_PACKAGES, imports
+
+    scripts = _rule_scripts(env)
+    assert scripts, f"no rule runs in envs/{env}.yaml"
+    todo, seen = {REPO / s for s in scripts}, set()
+    while todo:
+        path = todo.pop()
+        seen.add(path)
+        todo |= imports(REPO, path) - seen
+    names = set()
+    for path in seen:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    helpers = {p.stem for p in (REPO / "scripts").glob("*.py")}
+    third_party = names - set(sys.stdlib_module_names) - set(OWN_PACKAGES) - helpers - {"snakemake", "timm", "__main__"}
+    spec = yaml.safe_load((REPO / "envs" / f"{env}.yaml").read_text())
+    pinned = {p.split("==")[0].lower() for p in next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))}
+    missing = sorted(n for n in third_party if _DISTRIBUTIONS.get(n, n).lower() not in pinned)
+    assert not missing, f"envs/{env}.yaml lacks {missing}, imported by the scripts of its rules"
