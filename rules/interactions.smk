@@ -1,7 +1,7 @@
 # Multi-order interactions (Ren et al., NeurIPS 2021) of a robustness block's models and, optionally, of a
 # data-distribution scenario's sources (advtransfer/families/interactions/jobs.py: the job names; advtransfer/interactions.py:
-# the estimator and the summaries): one profile job per model, then the summary (interactions.csv, claims,
-# tables) and the figure. The models come from their own experiments' rules (robustness, scenarios).
+# the estimator and the summaries): one profile job per model, then the summary (interactions.csv, tables)
+# and the figure; the shared claims rule (rules/reproduction.smk) judges the claims. The models come from their own experiments' rules (robustness, scenarios).
 from advtransfer.families.interactions import claims as interactions_family
 from advtransfer.families.interactions import jobs as interaction_jobs
 

@@ -1,7 +1,7 @@
 # The network stages every family shares: data sets, splits, training, PGD, tau metrics, linear probes,
 # fine-tuning.
-# Every param comes from the job's entry in NETWORKS (rules/common.smk), which the family's rules file
-# built from its config block; nothing here knows a family.
+# Every param comes from the job's entry in NETWORKS (rules/common.smk), which each family's jobs module
+# (its network_jobs hook) builds from its config block; nothing here knows a family.
 
 
 rule dataset:

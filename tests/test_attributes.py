@@ -151,7 +151,7 @@ def attribute_jobs(n_sources: int, n_seeds: int) -> dict[str, int]:
 @pytest.mark.workflow
 @pytest.mark.parametrize(
     ("experiment", "n_sources", "n_seeds"),
-    [("shapes_attributes", 6, 2), ("shapes_attributes_full", 14, 3), ("celeba", 40, 1)],
+    [("shapes_attributes", 8, 2), ("shapes_attributes_full", 14, 3), ("celeba", 40, 1)],
 )  # fmt: skip
 def test_dry_run_builds_the_attribute_dags(experiment, n_sources, n_seeds):
     """The quick and full shapes blocks, and the paper's CelebA block (its files need not be present to plan)."""

@@ -224,14 +224,14 @@ def robustness_jobs(schemes: int, seeds: int, datasets: int) -> dict[str, int]:
     return {
         "dataset": datasets, "split": 2, "train": sources + 1, "attack": sources, "metrics": sources,
         "retrain": 3 * sources, "robust_eval": 4 * sources, "robustness_summary": 1, "robustness_figure": 1,
-        "reproduction": 1, "all": 1,
+        "claims": 1, "reproduction": 1, "all": 1,
     }  # fmt: skip
 
 
 @pytest.mark.workflow
 @pytest.mark.parametrize(
     ("experiment", "schemes", "seeds", "datasets"),
-    [("digits_robustness", 3, 2, 1), ("fashion_robustness", 9, 3, 1), ("cifar100_cifar10", 9, 3, 2)],
+    [("digits_robustness", 5, 2, 1), ("fashion_robustness", 10, 6, 1), ("cifar100_cifar10", 10, 3, 2)],
 )
 def test_dry_run_builds_the_robustness_dags(experiment, schemes, seeds, datasets):
     from tests.test_scenarios import _gpu_by_rule

@@ -28,12 +28,18 @@ SCENARIO_JOBS = {
 }
 
 
+def scenario_jobs(seeds: int) -> dict[str, int]:
+    """A 5-source scenario's jobs with ``seeds`` seeds per source (SCENARIO_JOBS is the one of 3 seeds)."""
+    per_source = ("train", "attack", "metrics", "probe", "finetune")
+    return {k: (5 * seeds + (k == "train") if k in per_source else v) for k, v in SCENARIO_JOBS.items()}
+
+
 @pytest.mark.parametrize(
-    ("scenario", "datasets"), [("cifar10_stl10", 2), ("fashion_mnist", 1), ("digits", 1)]
+    ("scenario", "datasets", "seeds"), [("cifar10_stl10", 2, 3), ("fashion_mnist", 1, 6), ("digits", 1, 3)]
 )  # fmt: skip
-def test_dry_run_builds_the_full_scenario_dag(scenario, datasets):
+def test_dry_run_builds_the_full_scenario_dag(scenario, datasets, seeds):
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules", "--config", f"experiments=[{scenario}]").stdout
-    assert job_counts(out) == {"dataset": datasets, **SCENARIO_JOBS, "reproduction": 1, "all": 1}
+    assert job_counts(out) == {"dataset": datasets, **scenario_jobs(seeds), "claims": 1, "reproduction": 1, "all": 1}
 
 
 def _gpu_by_rule(dry_run: str) -> dict[str, set[int]]:

@@ -35,7 +35,7 @@ def test_dry_run_default_config_builds_expected_dag():
     from tests.test_scenarios import SCENARIO_JOBS
 
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules").stdout
-    network = {rule: SCENARIO_JOBS.get(rule, 0) + n for rule, n in attribute_jobs(6, 2).items()}
+    network = {rule: SCENARIO_JOBS.get(rule, 0) + n for rule, n in attribute_jobs(8, 2).items()}
     assert job_counts(out) == {
         "synthetic_data": 1,
         "synthetic_target": 1,
@@ -51,23 +51,24 @@ def test_dry_run_default_config_builds_expected_dag():
         "task_affinity": 1,
         "task_trees": 1,
         "task_figure": 1,
-        # digits_robustness: 3 schemes x 2 seeds, a reference, one source split and the target's
+        # digits_robustness: 5 schemes x 2 seeds, a reference, one source split and the target's
         "split": network["split"] + 2,
-        "train": network["train"] + 6 + 1,
-        "attack": network["attack"] + 6,
-        "metrics": network["metrics"] + 6,
-        "retrain": 6 * 3,
-        "robust_eval": 6 + 6 * 3,
+        "train": network["train"] + 10 + 1,
+        "attack": network["attack"] + 10,
+        "metrics": network["metrics"] + 10,
+        "retrain": 10 * 3,
+        "robust_eval": 10 + 10 * 3,
         "robustness_summary": 1,
         "robustness_figure": 1,
-        # digits_interactions: 6 sources and their 6 fine-tuned models, the digits scenario's 15 sources
-        "interactions": 6 + 6 + 15,
+        # digits_interactions: 2 schemes x 2 seeds and their 4 fine-tuned models, the digits scenario's 15 sources
+        "interactions": 4 + 4 + 15,
         "interactions_summary": 1,
         "interactions_figure": 1,
         # digits_selection: the digits scenario's 15 sources
         "selection_scores": 15,
         "selection_summary": 1,
         "selection_figure": 1,
+        "claims": 7,  # one per experiment (in place of `network`'s one, the attributes')
         "reproduction": 1,
         "all": 1,
     }
@@ -195,7 +196,7 @@ def test_report_holds_every_figure_and_table_with_captions(tiny_run):
                     "(a) Source vs target robust accuracy",
                     "Model selection (tinyselection): one row per candidate source",
                     "Model selection (tinyselection): for each knowledge outcome",
-                    "Model selection (tinyselection): each score (x) against",
+                    "Model selection (tinyselection): each score's value (x axis) against",
                     "Model selection (tinyselection): (a) each score's weighted Kendall"):  # fmt: skip
         assert caption in html, caption
     for caption in INTERACTION_CAPTIONS:

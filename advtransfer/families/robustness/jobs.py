@@ -68,7 +68,7 @@ def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list
 
 
 def network_jobs(name: str, block: Mapping[str, Any], networks: Mapping[str, Any]) -> dict[str, Any]:
-    """The generic network jobs of a block (scenarios.transfer_jobs: splits, one source per scheme and seed,
+    """The generic network jobs of a block (advtransfer.designs.transfer_jobs: splits, one source per scheme and seed,
     the target reference, one evaluation per source), with each source's objective, parameters, architecture,
     training settings and teacher; all sources share one split (``source``), which keeps a test part
     (robustness on the source task). Source and target classes of one labelling are disjoint images, so they
