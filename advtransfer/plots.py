@@ -180,8 +180,7 @@ def correlation_title(correlations: pd.DataFrame, metric: str, outcome: str) -> 
     row = rows.iloc[0]
     k = int(row.n_clusters)
     return (
-        rf"{int(row.n)} rows pooled: Spearman $\rho$ = "
-        f"{fmt_interval(row.spearman, row.spearman_lo, row.spearman_hi, k)}"
+        rf"Spearman $\rho$ = {fmt_interval(row.spearman, row.spearman_lo, row.spearman_hi, k)}"
         "\n"
-        f"Kendall = {fmt_interval(row.kendall, row.kendall_lo, row.kendall_hi, k)}"
+        f"Kendall = {fmt_interval(row.kendall, row.kendall_lo, row.kendall_hi, k)}, {int(row.n)} rows pooled"
     )

@@ -236,3 +236,36 @@ def test_stacked_names_keep_their_points_order():
     assert_disjoint(boxes)
     column = np.argsort(ys[:4])
     assert np.all(np.diff([boxes[i].y0 for i in column]) > 0)  # the names stack in their points' order
+
+
+# -------------------------------------------------------------------------------------------------- tasks
+
+
+def test_figure4_titles_stay_inside_and_curves_that_coincide_stay_distinguishable():
+    """A long primary-view title (view, Mantel statistic, p, verdict) once ran off the figure's left edge, and a
+    tree that cuts like the reference's drew its entropy curve exactly under the reference's."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from scipy.cluster.hierarchy import linkage
+
+    from advtransfer.families.tasks.figures import figure4
+
+    tasks = ["a", "b", "c", "d", "e", "f"]
+    kinds = dict(zip(tasks, ["semantic", "semantic", "2d", "2d", "geometric", "geometric"]))
+    rng = np.random.default_rng(0)
+    link = linkage(rng.normal(size=(6, 4)))
+    long = ("adversarial transferability, declared primary view: ATM eps 0.03\nMantel: Spearman +0.49 with the "
+            "affinity ('ranks' normalisation), p = 0.0006: reproduced")  # fmt: skip
+    same = [0.8, 0.5, 0.2]
+    entropy = pd.DataFrame({"view": ["x"] * 3 + ["y"] * 3 + ["reference"] * 3, "k": [2, 3, 4] * 3,
+                            "entropy": [0.9, 0.7, 0.4] + same + same})  # fmt: skip
+    fig = figure4({long: link, "knowledge transfer (affinity)": link}, tasks, kinds, entropy, title="t")
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    for box in boxes:
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, box
+    assert_disjoint(boxes)
+    curve = fig.axes[-1]
+    styles = [(line.get_marker(), line.get_linestyle(), line.get_markersize()) for line in curve.get_lines()]
+    assert len(styles) == 3 and len(set(styles)) == 3
+    assert [t.get_text() for t in curve.get_xticklabels()] == ["2", "3", "4"]
