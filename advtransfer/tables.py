@@ -145,7 +145,8 @@ def captioned(captions: list[str], parts: list[list[tuple]], notes=()) -> dict[s
 
 
 def write_table(path_md: str | Path, path_tex: str | Path, tables: dict[str, str]):
-    """Write the Markdown and LaTeX of :func:`scenario_table` or :func:`attribute_table` (each atomically)."""
+    """Write a family table's Markdown and LaTeX (``tables``: the {"md", "tex"} its table function returns), each
+    atomically."""
     for path, key in ((path_md, "md"), (path_tex, "tex")):
         with atomic_path(path) as tmp:
             Path(tmp).write_text(tables[key], encoding="utf-8")
