@@ -114,6 +114,15 @@ def test_load_without_weights_is_the_seeded_factory():
         assert example_segmenter()(x).shape == (2, 3, 32, 32)
 
 
+def save_weights(model: torch.nn.Module, path) -> None:
+    """``model``'s state dict in the format its suffix names: safetensors, or a tensors-only torch file."""
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if str(path).endswith(".safetensors"):
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+
+
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
 def test_load_weights_round_trip(tmp_path, suffix):
     trained = example_segmenter()
@@ -121,11 +130,7 @@ def test_load_weights_round_trip(tmp_path, suffix):
         for p in trained.parameters():
             p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
     path = tmp_path / f"segmenter{suffix}"
-    state = {k: v.contiguous() for k, v in trained.state_dict().items()}
-    if suffix == ".safetensors":
-        save_file(state, str(path))
-    else:
-        torch.save(state, path)
+    save_weights(trained, path)
     entry = zoo_entries([{**EXAMPLE_ZOO[2], "weights": str(path)}], "tasks")[0]
     model = load_zoo_model(entry)
     assert not model.training
@@ -205,11 +210,7 @@ def test_a_model_selection_entry_reads_its_weights_safely(tmp_path, suffix):
 
     trained = tiny_mlp(num_classes=5, in_channels=1, image_size=8)
     path = tmp_path / f"mlp{suffix}"
-    state = {k: v.contiguous() for k, v in trained.state_dict().items()}
-    if suffix == ".safetensors":
-        save_file(state, str(path))
-    else:
-        torch.save(state, path)
+    save_weights(trained, path)
     entry = zoo_entries([{**SELECTION_ENTRY, "weights": str(path)}], "model_selection")[0]
     model = load_zoo_model(entry, in_channels=1, image_size=8)
     x = torch.rand(2, 1, 8, 8)
