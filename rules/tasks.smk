@@ -11,6 +11,12 @@ from advtransfer.registry import TASKS as TASK_SPECS
 TASKS_BLOCKS = BLOCKS["tasks"]
 
 
+# The hash of every zoo entry's model code: a zoo job reruns when a factory it imports changes.
+zoo_factory_hashes = lambda w: [
+    import_path_hash(e["model"]) for e in TASKS_BLOCKS[w.tasks].get("zoo") or []
+]
+
+
 wildcard_constraints:
     task="|".join(TASK_SPECS),
 
@@ -77,10 +83,7 @@ rule task_atm:
         seed=lambda w: TASKS_BLOCKS[w.tasks]["seed"],
         device=config["device"],
         code=code_hash("scripts/task_atm.py"),
-        factories=lambda w: [
-            import_path_hash(e["model"])
-            for e in TASKS_BLOCKS[w.tasks].get("zoo") or []
-        ],
+        factories=zoo_factory_hashes,
     script:
         "../scripts/task_atm.py"
 
@@ -117,10 +120,7 @@ rule task_tau:
         seed=lambda w: TASKS_BLOCKS[w.tasks]["seed"],
         device=config["device"],
         code=code_hash("scripts/task_tau.py"),
-        factories=lambda w: [
-            import_path_hash(e["model"])
-            for e in TASKS_BLOCKS[w.tasks].get("zoo") or []
-        ],
+        factories=zoo_factory_hashes,
     script:
         "../scripts/task_tau.py"
 
