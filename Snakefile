@@ -3,9 +3,17 @@
 # This file names no family: the table of families (advtransfer/families/__init__.py) does.
 from snakemake.utils import min_version
 
+from advtransfer import config as configuration
 from advtransfer import run_summary
 
 min_version("9.0")
+
+# The config files read strictly before Snakemake reads config.yaml: a duplicated key or a YAML error names the
+# file and line (Snakemake's own loader does neither; it reads --configfile files before this code runs).
+try:
+    configuration.check_files(["config.yaml", *workflow.overwrite_configfiles])
+except ValueError as err:
+    raise WorkflowError(f"Error reading config: {err}") from None
 
 
 configfile: "config.yaml"

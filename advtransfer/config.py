@@ -5,6 +5,8 @@ defaults filled in. No torch."""
 from __future__ import annotations
 
 import copy
+import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,15 +56,73 @@ def merge(base: dict, overlay: Mapping) -> dict:
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping (first on line {seen[key].line + 1})",
+                    key_node.start_mark)  # fmt: skip
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """One config file: a mapping of keys, read with YAML's safe loader, refusing duplicated keys; a syntax error,
+    a duplicated key or a file that is not a mapping raises ValueError naming the file and the line."""
+    path = Path(path)
+    try:
+        data = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the config file ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ValueError(f"{where}: not valid YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file holds a mapping of keys, got {type(data).__name__}")
+    return data
+
+
 def load(paths: Sequence[str | Path]) -> dict[str, Any]:
     """The config of YAML files laid over each other in order (the first is usually config.yaml)."""
     config: dict[str, Any] = {}
     for path in paths:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a config file holds a mapping of keys, got {type(data).__name__}")
-        config = merge(config, data)
+        config = merge(config, read_yaml(path))
     return config
+
+
+def check_files(paths: Sequence[str | Path]):
+    """Read each existing config file strictly (read_yaml): Snakemake's own loader keeps the last of a duplicated
+    key silently and names neither file nor line for a syntax error."""
+    for path in paths:
+        if Path(path).is_file():
+            read_yaml(path)
+
+
+LARGEST_INTEGER = 2**53  # integers beyond it are not exact as JSON numbers (params, sidecars)
+
+
+def number_problems(config: Any, where: tuple = ()) -> list[tuple[str, str]]:
+    """(key, problem) for every NaN or infinite number and every integer too large to be exact, anywhere in
+    ``config``: no setting of this workflow means a non-finite number (the schema's bounds let NaN through)."""
+    if isinstance(config, Mapping):
+        return [p for k, v in config.items() for p in number_problems(v, (*where, k))]
+    if isinstance(config, (list, tuple)):
+        return [p for i, v in enumerate(config) for p in number_problems(v, (*where, i))]
+    key = ".".join(map(str, where)) or "(top level)"
+    if isinstance(config, float) and not math.isfinite(config):
+        return [(key, f"{config} is not a finite number")]
+    if isinstance(config, int) and not isinstance(config, bool) and abs(config) >= LARGEST_INTEGER:
+        return [(key, f"{config} is too large (at most 2**53)")]
+    return []
 
 
 def validate(config: dict[str, Any], root: str | Path = ROOT, families: Sequence[Any] | None = None) -> dict[str, Any]:
@@ -81,6 +141,9 @@ def validate(config: dict[str, Any], root: str | Path = ROOT, families: Sequence
     filling = validators.extend(base, {"properties": fill_defaults})
     from advtransfer.families import table
 
+    numbers = number_problems(config)
+    if numbers:
+        raise ValueError("\n".join(f"config key {key}: {problem}" for key, problem in numbers))
     chosen = families if families is not None else table(config)
     changes = outdated(config, chosen)
     if changes:  # every change at once: a config from an earlier version usually has several
@@ -90,7 +153,8 @@ def validate(config: dict[str, Any], root: str | Path = ROOT, families: Sequence
     if errors:
         error = _deepest(errors[0])
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        message = _registry_problem(error, filled["$defs"]) or _rule_broken(error) or error.message
+        message = (_registry_problem(error, filled["$defs"]) or _rule_broken(error) or _enum_problem(error)
+                   or error.message)  # fmt: skip
         raise ValueError(f"config key {where}: {message}")
     return config
 
@@ -127,18 +191,53 @@ def _rule_broken(error: Any) -> str | None:
     """For a rule across keys (``not`` / ``oneOf``, e.g. a PGD step given twice), the rule's own description
     instead of jsonschema's dump of the schema; None for any other error."""
     if error.validator in ("not", "oneOf") and isinstance(error.schema, Mapping) and error.schema.get("description"):
-        return f"{error.schema['description']} (given: {', '.join(sorted(map(str, error.instance)))})"
+        return f"{error.schema['description']} (given: {_given(error.instance)})"
     return None
 
 
+def _enum_problem(error: Any) -> str | None:
+    """For a value outside a long list of choices, the value and the first choices (not the whole list)."""
+    choices = error.validator_value if error.validator == "enum" else None
+    if not choices or len(choices) <= 8:
+        return None
+    first = ", ".join(map(str, choices[:8]))
+    return f"{_given(error.instance)} is not one of the {len(choices)} choices ({first}, ...)"
+
+
+def _given(value: Any) -> str:
+    """A short account of a config value for a message: a mapping's keys, else the value itself (cut short)."""
+    if isinstance(value, Mapping):
+        return "a mapping of " + ", ".join(sorted(map(str, value)))
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _deepest(error: Any) -> Any:
-    """Of an error among alternatives (anyOf / oneOf), the one deepest inside the value, when the value fits one
-    alternative's shape (e.g. a model given as a mapping whose name is unknown): it names the culprit."""
+    """Of an error among alternatives (anyOf / oneOf), the one that names the culprit: the one deepest inside the
+    value, or the only alternative of the value's own type (e.g. a model given as a mapping with an unknown key)."""
     if error.context:
         deeper = max(error.context, key=lambda e: len(e.absolute_path))
         if len(deeper.absolute_path) > len(error.absolute_path):
             return _deepest(deeper)
+        by_alternative: dict[Any, list] = {}
+        for e in error.context:
+            by_alternative.setdefault(e.relative_schema_path[0], []).append(e)
+        of_its_type = [errs for errs in by_alternative.values() if not any(map(_wrong_type, errs))]
+        if len(of_its_type) == 1 and len(of_its_type[0]) == 1:
+            return _deepest(of_its_type[0][0])
     return error
+
+
+def _wrong_type(error: Any) -> bool:
+    """Whether a schema error says the value is of the wrong type (a type, a list of choices of other types, or
+    every alternative of the wrong type), rather than a value of the right type that breaks a rule."""
+    if error.validator == "type":
+        return True
+    if error.validator == "enum":
+        return not any(type(choice) is type(error.instance) for choice in error.validator_value)
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        return all(_wrong_type(e) for e in error.context)
+    return False
 
 
 _REGISTRY_DEFS = ("dataset_name", "model_name", "objective_name")

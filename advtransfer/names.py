@@ -82,6 +82,16 @@ def imagefolder_splits(name: str) -> dict[str, Path]:
     return {"all": root}
 
 
+def imagefolder_images(name: str) -> list[Path]:
+    """Every image file of ``imagefolder:<folder>``, split folder by split folder, sorted: the files its data set
+    is made of (the `dataset` job's inputs, so adding, removing or changing one reruns what reads them)."""
+    return [
+        path
+        for folder in imagefolder_splits(name).values()
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    ]
+
+
 def class_folders(folder: str | os.PathLike) -> list[str]:
     """The sub-folders of ``folder`` holding at least one image file, sorted (torchvision's ImageFolder
     order)."""
@@ -166,6 +176,54 @@ def check_objective_name(name: str) -> None:
     """ValueError unless ``name`` is a registered training objective."""
     if name not in OBJECTIVES:
         raise ValueError(f"unknown training objective {name!r}; use one of {', '.join(sorted(OBJECTIVES))}")
+
+
+OBJECTIVE_CONTEXT = ("generator", "state", "teacher")  # what the training loop passes (advtransfer/train.py)
+
+
+def objective_keywords(name: str) -> tuple[list[str], list[str]] | None:
+    """(required, optional) keyword parameters a config may give the registered objective ``name``, read from
+    its function's source without importing it (no torch at start-up); the ones the training loop supplies
+    (OBJECTIVE_CONTEXT) left out. None when the source cannot be read (a function taking ``**kwargs``, a module
+    outside a source file)."""
+    import ast
+    import importlib.util
+
+    module, _, function = OBJECTIVES[name].partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    tree = ast.parse(Path(spec.origin).read_text())
+    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    if not found or found[0].args.kwarg is not None:
+        return None
+    args = found[0].args
+    named = [(a.arg, d is None) for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+    positional = args.posonlyargs + args.args
+    defaults = [False] * (len(positional) - len(args.defaults)) + [True] * len(args.defaults)
+    named += [(a.arg, not has_default) for a, has_default in list(zip(positional, defaults))[3:]]  # after model, x, y
+    named = [(n, required) for n, required in named if n not in OBJECTIVE_CONTEXT]
+    return [n for n, required in named if required], [n for n, required in named if not required]
+
+
+def objective_params_problem(name: str, params: dict) -> str | None:
+    """What is wrong with the keyword arguments ``params`` of objective ``name`` (unknown or missing ones), or
+    None; None also when its parameters cannot be read without importing it."""
+    keywords = objective_keywords(name) if name in OBJECTIVES else None
+    if keywords is None:
+        return None
+    required, optional = keywords
+    unknown = sorted(set(params) - set(required) - set(optional))
+    missing = [k for k in required if k not in params]
+    takes = ", ".join(required + optional) or "nothing"
+    if unknown:
+        return f"{', '.join(map(repr, unknown))} is not a parameter of objective {name!r}; it takes {takes}"
+    if missing:
+        return f"objective {name!r} needs {', '.join(missing)} (it takes {takes})"
+    return None
 
 
 def check_task_names(tasks: Sequence[str]) -> None:

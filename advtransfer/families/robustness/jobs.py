@@ -51,6 +51,10 @@ def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list
             names.check_objective_name(scheme["objective"])
         except ValueError as err:
             problems.append((f"schemes.{name}.objective", str(err)))
+        else:  # an unknown parameter would otherwise fail only when the job trains (a TypeError)
+            wrong = names.objective_params_problem(scheme["objective"], scheme.get("params") or {})
+            if wrong:
+                problems.append((f"schemes.{name}.params", wrong))
         teacher = scheme.get("teacher")
         if (scheme["objective"] == "rrm") != (teacher is not None):
             problems.append((f"schemes.{name}.teacher", "an rrm scheme names the scheme of its teacher (e.g. "
@@ -58,6 +62,10 @@ def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list
         elif teacher is not None and (teacher not in schemes or schemes[teacher].get("teacher")):
             problems.append((f"schemes.{name}.teacher", f"{teacher!r} is not a scheme of this block without a "
                              f"teacher of its own; schemes: {sorted(schemes)}"))  # fmt: skip
+    adversarial = (block.get("retrain") or {}).get("adv_finetune")
+    wrong = adversarial and names.objective_params_problem("pgd_at", adversarial["params"])
+    if wrong:
+        problems.append(("retrain.adv_finetune.params", wrong))
     evaluation = block["evaluation"]
     for eps in evaluation.get("apgd", {}).get("eps") or []:
         if eps not in evaluation["pgd"]["eps"]:

@@ -30,10 +30,18 @@ def normalise(block: dict[str, Any], config: Mapping[str, Any]) -> None:
 def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(key, problem) for what the schema cannot check: class names (matched by name in each data set), the
     target domain, a shared image set without a pool fraction, an outcome the scenario does not measure."""
-    problems = []
+    problems, unreadable = [], set()
+    for key, dataset in (("source_dataset", block["source_dataset"]), ("target.dataset", block["target"]["dataset"])):
+        try:  # a data set whose classes cannot be listed (a missing folder) is named once, by its own key
+            names.class_names(dataset)
+        except ValueError as err:
+            problems.append((key, str(err)))
+            unreadable.add(dataset)
     checks = [(f"sources.{s}", block["source_dataset"], c) for s, c in block["sources"].items()]
     checks.append(("target.classes", block["target"]["dataset"], block["target"]["classes"]))
     for key, dataset, classes in checks:
+        if dataset in unreadable:
+            continue
         try:
             names.class_indices(dataset, classes)
         except ValueError as err:
