@@ -2,12 +2,16 @@
 
 Everything is written to a temporary file in the destination folder and renamed into place, so an
 interrupted job never leaves a file a later run would trust. Tensors are stored as safetensors; nothing
-is ever unpickled.
+is ever unpickled. Each file written here gets its content digest recorded beside it (``.<name>.sha256``),
+and the readers here check it: a result changed, emptied or corrupted behind the workflow's back (even
+with its modification time kept) stops the job that would read it, naming the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,18 +27,65 @@ from advtransfer.runtime import environment
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike, suffix: str = "", digest: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds, after
+    recording its content digest (``digest_path``) unless ``digest`` is false (data files, figures: no job reads
+    them through these readers)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        if digest:
+            _write_atomically(digest_path(path), file_digest(tmp) + "\n")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _write_atomically(path: Path, text: str):
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def digest_path(path: str | os.PathLike) -> Path:
+    """Where the digest of ``path``'s content is recorded by the job that wrote it: ``.<name>.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.sha256")
+
+
+def rerun_advice(path: str | os.PathLike) -> str:
+    """How to rewrite one broken result: force its own job (deleting it alone is not enough: Snakemake does not
+    rerun a job for a missing intermediate file while what depends on it is up to date); the usual command then
+    reruns what depends on it."""
+    return f"rewrite it with `snakemake --cores 1 --force {path}`, then run your usual command"
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def check_digest(path: str | os.PathLike):
+    """Refuse a result whose content is not what the job that wrote it recorded (ValueError naming the file):
+    changed by hand, emptied, corrupted, or written by something other than this workflow."""
+    path = Path(path)
+    record = digest_path(path)
+    fix = rerun_advice(path)
+    if not record.is_file():
+        raise ValueError(f"{path}: no content digest recorded beside it ({record.name}): it was not written by a "
+                         f"job of this workflow; {fix}")  # fmt: skip
+    if record.read_text().strip() != file_digest(path):
+        raise ValueError(f"{path}: its content changed after the job that wrote it finished (its SHA-256 differs from "
+                         f"the one recorded in {record.name}); {fix}")  # fmt: skip
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None):
@@ -49,13 +100,14 @@ def load_tensors(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dic
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found (rerun the rule that produces it)")
+    check_digest(path)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable safetensors file ({err}); delete it and rerun") from err
+        raise ValueError(f"{path}: not a readable safetensors file ({err}); {rerun_advice(path)}") from err
     missing = [k for k in required if k not in tensors]
     if missing:
-        raise ValueError(f"{path}: missing tensors {missing} (has {sorted(tensors)}); delete it and rerun")
+        raise ValueError(f"{path}: missing tensors {missing} (has {sorted(tensors)}); {rerun_advice(path)}")
     return tensors
 
 
@@ -69,11 +121,12 @@ def load_json(path: str | os.PathLike) -> dict[str, Any]:
     """Read a JSON document; a missing or corrupt file raises an error naming it."""
     path = Path(path)
     try:
+        check_digest(path)
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found (rerun the rule that produces it)") from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: corrupt JSON ({err}); delete it and rerun") from err
+        raise ValueError(f"{path}: corrupt JSON ({err}); {rerun_advice(path)}") from err
 
 
 def save_model(path: str | os.PathLike, model: torch.nn.Module, sidecar: dict[str, Any]):
@@ -107,7 +160,28 @@ def _jsonable(value: Any):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def json_scalars(path: str | os.PathLike) -> dict:
+def load_csv(path: str | os.PathLike, **read_csv: Any):
+    """A CSV result as a pandas DataFrame, after checking its content digest (``check_digest``)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (rerun the rule that produces it)")
+    check_digest(path)
+    return pd.read_csv(path, **read_csv)
+
+
+def json_scalars(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict:
     """A JSON file's number (and null) entries: what a family's summary row takes from a job's result (the
-    per-draw lists and training histories stay in the file)."""
-    return {k: v for k, v in load_json(path).items() if isinstance(v, (int, float, bool)) or v is None}
+    per-draw lists and training histories stay in the file). Each of ``required`` must be there, and every
+    number must be finite: otherwise ValueError naming the file and the key."""
+    values = {k: v for k, v in load_json(path).items() if isinstance(v, (int, float, bool)) or v is None}
+    missing = [k for k in required if k not in values]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(missing)} (has {', '.join(sorted(values)) or 'nothing'}); "
+                         f"{rerun_advice(path)}")  # fmt: skip
+    broken = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+    if broken:
+        raise ValueError(f"{path}: {', '.join(f'{k} = {values[k]}' for k in broken)} (not finite): the job that "
+                         "wrote it diverged or read a broken input; its log says which")  # fmt: skip
+    return values

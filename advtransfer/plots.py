@@ -17,7 +17,7 @@ from advtransfer.io import atomic_path
 def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int = 150):
     """Write a figure as PNG and PDF (each atomically)."""
     for path in (png, pdf):
-        with atomic_path(path) as tmp:
+        with atomic_path(path, digest=False) as tmp:
             fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:])
 
 

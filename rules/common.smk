@@ -148,6 +148,16 @@ def dataset_names():
     }
 
 
+def dataset_inputs(wildcards):
+    """A `dataset` job's inputs: for an image folder, its images (names.imagefolder_images), so that adding,
+    removing or changing one reruns the job and, through its marker, everything that reads the data set.
+    """
+    from advtransfer.names import imagefolder_images, is_imagefolder
+
+    name = dataset_names()[wildcards.dataset]
+    return [str(p) for p in imagefolder_images(name)] if is_imagefolder(name) else []
+
+
 def split_inputs(wildcards):
     """A split job's inputs: the markers of the data sets it reads (its own, and the pool's partner)."""
     entry = NETWORKS[wildcards.experiment]["splits"][wildcards.split]
@@ -156,13 +166,19 @@ def split_inputs(wildcards):
 
 
 def model_inputs(wildcards):
-    """A train job's inputs: its split, its data set's marker and, for a student (rrm), its teacher model."""
+    """A train job's inputs: its split, its data set's marker, the local weights it starts from (config
+    `model.weights`) and, for a student (rrm), its teacher model."""
     x = wildcards.experiment
     entry = NETWORKS[x]["models"][wildcards.model]
     out = {
         "split": f"results/{x}/splits/{entry['split']}.safetensors",
         "dataset": dataset_marker(entry["dataset"]),
     }
+    architecture = entry["architecture"]
+    if isinstance(architecture, dict) and architecture.get("weights"):
+        out["weights"] = architecture[
+            "weights"
+        ]  # the user's file: replacing it retrains
     if entry.get("teacher"):
         out["teacher"] = f"results/{x}/models/{entry['teacher']}.safetensors"
         out["teacher_info"] = f"results/{x}/models/{entry['teacher']}.json"

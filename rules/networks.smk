@@ -5,6 +5,8 @@
 
 
 rule dataset:
+    input:
+        dataset_inputs,
     output:
         "results/datasets/{dataset}.json",
     log:

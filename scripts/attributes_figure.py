@@ -3,7 +3,8 @@ whether each measure ranks the identity-defining attributes first (PNG and PDF).
 
 from _job import sm  # noqa: I001 - the preamble first
 
-import pandas as pd
+
+from advtransfer.io import load_csv
 
 from advtransfer.families.attributes.figures import attribute_figure
 from advtransfer.plots import save_figure
@@ -15,7 +16,7 @@ title = (
     "better?"
 )
 fig = attribute_figure(
-    pd.read_csv(sm.input.summary), pd.read_csv(sm.input.correlations), pd.read_csv(sm.input.check),
+    load_csv(sm.input.summary), load_csv(sm.input.correlations), load_csv(sm.input.check),
     rank_by=p.rank_by, outcome=p.outcome, title=title,
 )  # fmt: skip
 save_figure(fig, sm.output.png, sm.output.pdf)

@@ -5,12 +5,11 @@ from _job import log, sm  # noqa: I001 - the preamble first
 
 import importlib
 
-import pandas as pd
 
-from advtransfer.io import save_csv
+from advtransfer.io import save_csv, load_csv
 
 family = importlib.import_module(sm.params.family_module)
-frames = {key: pd.read_csv(path) for key, path in sm.input.items()}
+frames = {key: load_csv(path) for key, path in sm.input.items()}
 out = family.claims(sm.wildcards.exp, dict(sm.params.block), frames, dict(sm.params.declared), dict(sm.params.protocol))
 for kind in ("claims", "checks", "fidelity"):
     save_csv(getattr(sm.output, kind), out[kind])

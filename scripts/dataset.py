@@ -18,4 +18,9 @@ if entry is not None and (entry.images or not entry.files):
         images, _, _ = data.load_split(name, sm.params.root, split)
         log.info("%s %s split: %d images", name, split, len(images))
 log.info("%s ready in %s (%d files verified)", name, folder, len(files))
-save_json(sm.output[0], {"dataset": name, "root": sm.params.root, "folder": str(folder), "files": files})
+marker = {"dataset": name, "root": sm.params.root, "folder": str(folder), "files": files}
+if is_imagefolder(name):  # the folder's content, so that a changed image changes this marker and what reads it
+    from advtransfer.data.folder import imagefolder_manifest
+
+    marker["manifest_sha256"] = imagefolder_manifest(name)
+save_json(sm.output[0], marker)

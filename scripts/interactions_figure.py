@@ -3,14 +3,15 @@ the source and target tasks, and a scenario's sources' high-order share vs tau a
 
 from _job import sm  # noqa: I001 - the preamble first
 
-import pandas as pd
+
+from advtransfer.io import load_csv
 
 from advtransfer.families.interactions.figures import interaction_figure
 from advtransfer.plots import save_figure
 
 p = sm.params
-summary = pd.read_csv(sm.input.summary)
-view = pd.read_csv(sm.input.view)
+summary = load_csv(sm.input.summary)
+view = load_csv(sm.input.view)
 n = summary.loc[summary["side"] != "scenario", ["n_seeds", "n_images"]].max()
 title = (f"{p.title}: multi-order interactions (Ren et al. 2021) of {summary['group'].nunique()} model groups, "
          f"up to {n['n_seeds']} seeds and {n['n_images']} images each\n"

@@ -11,7 +11,7 @@ from advtransfer import interactions, stats
 from advtransfer.families.interactions.jobs import parse_name
 from advtransfer.families.interactions.tables import interaction_tables
 from advtransfer.tables import write_table
-from advtransfer.io import save_csv
+from advtransfer.io import save_csv, load_csv
 
 p = sm.params
 r = p.reproduction
@@ -19,14 +19,14 @@ experiment = sm.wildcards.interactions
 frames = []
 for name, path in zip(p.names, sm.input.profiles):
     side, group, seed = parse_name(name)
-    frames.append(pd.read_csv(path).assign(side=side, group=group, seed=seed))
+    frames.append(load_csv(path).assign(side=side, group=group, seed=seed))
 profiles = pd.concat(frames, ignore_index=True)
 summary = interactions.order_summary(profiles, r["n_boot"], r["level"], r["seed"])
 shares = interactions.model_shares(profiles, p.claims["high"])
 metrics = ["tau1", "tau2", "tau1_tau2", "alpha", "cross_adv_loss"]
 view, correlations = pd.DataFrame(columns=["source", "seed", "high_order_share"]), pd.DataFrame()
 if sm.input.scenario:
-    scenario = pd.read_csv(sm.input.scenario[0])
+    scenario = load_csv(sm.input.scenario[0])
     ours = shares[shares["side"] == "scenario"].drop(columns="side").rename(columns={"group": "source"})
     view = ours.merge(scenario[["source", "seed", *metrics, p.outcome]], on=["source", "seed"], how="left")
     correlations = stats.rank_correlations(view, [*metrics, p.outcome], outcome="high_order_share", cluster="seed",

@@ -10,11 +10,11 @@ import pandas as pd
 from advtransfer import reproduction as rp
 from advtransfer.claims import CHECK_COLUMNS, CLAIM_COLUMNS
 from advtransfer.fidelity import FIDELITY_COLUMNS
-from advtransfer.io import atomic_path, save_csv
+from advtransfer.io import atomic_path, save_csv, load_csv
 
 
 def gather(paths, columns):
-    frames = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in paths]
+    frames = [load_csv(path, keep_default_na=False, na_values=[""]) for path in paths]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 

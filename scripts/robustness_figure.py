@@ -3,13 +3,14 @@ transfer (PNG and PDF)."""
 
 from _job import sm  # noqa: I001 - the preamble first
 
-import pandas as pd
+
+from advtransfer.io import load_csv
 
 from advtransfer.families.robustness.figures import robustness_figure
 from advtransfer.plots import save_figure
 
 p = sm.params
-summary = pd.read_csv(sm.input.summary)
+summary = load_csv(sm.input.summary)
 title = (f"{p.title}: {summary['scheme'].nunique()} source training schemes x {summary['seed'].nunique()} seeds, "
          f"{summary['retrain'].nunique()} retraining schemes on the target task\n"
          "does robustness transfer, and does adversarial transferability tell which source transfers it?")  # fmt: skip

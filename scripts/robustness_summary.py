@@ -18,7 +18,10 @@ from advtransfer.tables import write_table
 p = sm.params
 keys = [(scheme, seed) for scheme in p.schemes for seed in p.seeds]
 retrained = [(scheme, seed, retrain) for scheme, seed in keys for retrain in RETRAIN_SCHEMES]
-metrics = {(e["scheme"], int(e["seed"])): json_scalars(path) for e, path in zip(p.evaluations, sm.input.metrics)}
+metrics = {
+    (e["scheme"], int(e["seed"])): json_scalars(path, ADVERSARIAL_METRICS)
+    for e, path in zip(p.evaluations, sm.input.metrics)
+}
 summary = robustness.summary_frame(
     sources=dict(zip(keys, map(load_json, sm.input.sources))),
     robust_sources=dict(zip(keys, map(load_json, sm.input.robust_sources))),

@@ -2,13 +2,14 @@
 
 from _job import sm  # noqa: I001 - the preamble first
 
-import pandas as pd
+
+from advtransfer.io import load_csv
 
 from advtransfer.families.scenarios.figures import figure3
 from advtransfer.plots import save_figure
 
-summary = pd.read_csv(sm.input.summary)
+summary = load_csv(sm.input.summary)
 title = (f"{sm.wildcards.scenario}: {sm.params.source_dataset} sources -> {sm.params.target_dataset} target "
          f"{sm.params.target_classes}")
-fig = figure3(summary, pd.read_csv(sm.input.correlations), title, outcome=sm.params.outcome)
+fig = figure3(summary, load_csv(sm.input.correlations), title, outcome=sm.params.outcome)
 save_figure(fig, sm.output.png, sm.output.pdf)

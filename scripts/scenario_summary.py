@@ -29,9 +29,9 @@ for job, metrics_path, probe_path, finetune_path, source_path in zip(
             "source_classes": "|".join(info["classes"]),
             "outside_fraction": sum(c.lower() not in target for c in info["classes"]) / len(info["classes"]),
             "source_val_accuracy": info["val_accuracy"],
-            **scalars(metrics_path),
-            **scalars(probe_path),
-            **scalars(finetune_path),
+            **scalars(metrics_path, ADVERSARIAL_METRICS),
+            **scalars(probe_path, ("probe_accuracy",)),
+            **scalars(finetune_path, ("finetune_accuracy",)),
             "reference_val_accuracy": reference["val_accuracy"],
         }
     )

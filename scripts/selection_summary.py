@@ -9,7 +9,8 @@ import math
 import pandas as pd
 
 from advtransfer import selection
-from advtransfer.io import json_scalars, load_json, save_csv
+from advtransfer.designs import ADVERSARIAL_METRICS
+from advtransfer.io import json_scalars, load_json, save_csv, load_csv
 from advtransfer.families.model_selection.jobs import zoo_candidate
 from advtransfer.families.model_selection.tables import selection_tables
 from advtransfer.tables import write_table
@@ -17,15 +18,16 @@ from advtransfer.tables import write_table
 p = sm.params
 rows = []
 if p.scenario_sources:
-    for _, r in pd.read_csv(sm.input.scenario[0]).iterrows():
+    for _, r in load_csv(sm.input.scenario[0]).iterrows():
         rows.append({**r.to_dict(), "candidate": f"{r['source']}_seed{int(r['seed'])}", "kind": "scenario",
                      "cluster": f"seed{int(r['seed'])}"})  # fmt: skip
 zoo_files = zip(p.zoo, sm.input.zoo_metrics, sm.input.zoo_probes, sm.input.zoo_finetunes or [None] * len(p.zoo))
 for name, metrics_path, probe_path, finetune_path in zoo_files:
     rows.append({
         "candidate": zoo_candidate(name), "kind": "zoo", "source": name, "seed": math.nan,
-        "cluster": f"zoo:{name}", **json_scalars(metrics_path), **json_scalars(probe_path),
-        **(json_scalars(finetune_path) if finetune_path else {"finetune_accuracy": math.nan}),
+        "cluster": f"zoo:{name}", **json_scalars(metrics_path, ADVERSARIAL_METRICS),
+        **json_scalars(probe_path, ("probe_accuracy",)),
+        **(json_scalars(finetune_path, ("finetune_accuracy",)) if finetune_path else {"finetune_accuracy": math.nan}),
     })  # fmt: skip
 frame = pd.DataFrame(rows).set_index("candidate")
 scores = pd.DataFrame([load_json(path) for path in sm.input.scores]).set_index("candidate")

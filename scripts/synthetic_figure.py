@@ -2,9 +2,10 @@
 
 from _job import sm  # noqa: I001 - the preamble first
 
-import pandas as pd
+
+from advtransfer.io import load_csv
 
 from advtransfer.families.synthetic.figures import figure2
 from advtransfer.plots import save_figure
 
-save_figure(figure2(pd.read_csv(sm.input.summary)), sm.output.png, sm.output.pdf)
+save_figure(figure2(load_csv(sm.input.summary)), sm.output.png, sm.output.pdf)

@@ -4,10 +4,10 @@ from _job import log, sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
-from advtransfer.io import save_csv
+from advtransfer.io import save_csv, load_csv
 from advtransfer.stats import summarise
 
-sweep = pd.concat([pd.read_csv(path) for path in sm.input], ignore_index=True)
+sweep = pd.concat([load_csv(path) for path in sm.input], ignore_index=True)
 sweep = sweep.sort_values(["split", "t", "seed"], kind="stable", ignore_index=True)
 metrics = [c for c in sweep.columns if c not in ("t", "seed", "split")]
 summary = summarise(sweep, ["split", "t"], metrics)

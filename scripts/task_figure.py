@@ -5,6 +5,8 @@ from _job import sm  # noqa: I001 - the preamble first
 
 import pandas as pd
 
+from advtransfer.io import load_csv
+
 from advtransfer.affinity import safe_linkage
 from advtransfer.families.tasks.summary import task_views
 from advtransfer.families.tasks.figures import figure4
@@ -12,11 +14,11 @@ from advtransfer.plots import save_figure
 
 p, c = sm.params, sm.params.clustering
 tasks, kinds = list(p.kinds), dict(p.kinds)
-affinity = pd.read_csv(sm.input.affinity) if sm.input.affinity else None
-views, reference_name, reference = task_views(pd.read_csv(sm.input.atm), pd.read_csv(sm.input.tau), affinity, tasks)
-trees = pd.read_csv(sm.input.trees)
+affinity = load_csv(sm.input.affinity) if sm.input.affinity else None
+views, reference_name, reference = task_views(load_csv(sm.input.atm), load_csv(sm.input.tau), affinity, tasks)
+trees = load_csv(sm.input.trees)
 first = p.primary_name  # the declared primary view of the claim (config claims.tasks.tasks_agree)
-claims = pd.read_csv(sm.input.claims)
+claims = load_csv(sm.input.claims)
 row = claims[(claims["claim_id"] == "tasks_agree") & (claims["role"] == "primary")]
 statistic = (f"\nMantel: Spearman {row['value'].iloc[0]:+.2f} with the affinity ('{p.primary_normalisation}' "
              f"normalisation), p = {row['p_value'].iloc[0]:.2g}: {row['verdict'].iloc[0]}" if len(row) else "")

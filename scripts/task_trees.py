@@ -3,18 +3,17 @@ with the known kinds (Figure 5), Mantel correlations, and the matrices as tables
 
 from _job import log, sm  # noqa: I001 - the preamble first
 
-import pandas as pd
 
 from advtransfer.affinity import compare_trees
 from advtransfer.families.tasks.summary import task_views
-from advtransfer.io import save_csv
+from advtransfer.io import save_csv, load_csv
 from advtransfer.families.tasks.tables import task_tables
 from advtransfer.tables import write_table
 
 p, c = sm.params, sm.params.clustering
 tasks, kinds = list(p.kinds), dict(p.kinds)
-affinity = pd.read_csv(sm.input.affinity) if sm.input.affinity else None
-views, reference_name, reference = task_views(pd.read_csv(sm.input.atm), pd.read_csv(sm.input.tau), affinity, tasks)
+affinity = load_csv(sm.input.affinity) if sm.input.affinity else None
+views, reference_name, reference = task_views(load_csv(sm.input.atm), load_csv(sm.input.tau), affinity, tasks)
 trees = compare_trees(views, reference, [kinds[t] for t in tasks], c["ks"], method=c["method"], metric=c["metric"],
                       n_perm=c["n_perm"], seed=c["seed"])  # fmt: skip
 save_csv(sm.output.trees, trees)

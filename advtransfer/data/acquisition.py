@@ -24,6 +24,7 @@ from advtransfer.io import atomic_path
 from advtransfer.names import (
     canonical_dataset,
     imagefolder_classes,
+    imagefolder_images,
     imagefolder_root,
     imagefolder_splits,
     is_imagefolder,
@@ -61,9 +62,7 @@ def dataset_files(name: str, data_root: str | os.PathLike) -> list[Path]:
     """The files ``ensure_dataset`` guarantees under ``data_root`` (empty for digits; for a folder, its
     images)."""
     if is_imagefolder(name):
-        from advtransfer.data.folder import image_files
-
-        return [path for folder in imagefolder_splits(name).values() for path in image_files(folder)]
+        return imagefolder_images(name)
     spec = dataset_entry(name)
     root = Path(data_root) / spec.folder
     return [root / f for f in spec.files]
@@ -173,7 +172,7 @@ def _write_verified(dest: Path, write: Callable[[Path], object], md5: str | None
 
     A mismatch raises DataIntegrityError naming ``origin`` and leaves ``dest`` as it was.
     """
-    with atomic_path(dest) as tmp:
+    with atomic_path(dest, digest=False) as tmp:
         write(tmp)
         os.chmod(tmp, _FILE_MODE)
         err = _check_md5(tmp, md5)

@@ -10,7 +10,7 @@ sizes differ; the scenario's ``image_size`` and ``channels`` then apply as for a
 
 from __future__ import annotations
 
-import os
+import hashlib
 from pathlib import Path
 
 import torch
@@ -20,7 +20,15 @@ from torchvision.transforms.v2 import functional as TF
 from advtransfer.data.acquisition import DataIntegrityError
 from advtransfer.data.domains import resize
 from advtransfer.data.splits import split_indices
-from advtransfer.names import IMAGE_SUFFIXES, class_folders, imagefolder_classes, imagefolder_splits
+from advtransfer.io import file_digest
+from advtransfer.names import (
+    IMAGE_SUFFIXES,
+    class_folders,
+    imagefolder_classes,
+    imagefolder_images,
+    imagefolder_root,
+    imagefolder_splits,
+)
 
 
 class _ImageFolder(ImageFolder):
@@ -32,9 +40,16 @@ class _ImageFolder(ImageFolder):
         return classes, {name: i for i, name in enumerate(classes)}
 
 
-def image_files(folder: str | os.PathLike) -> list[Path]:
-    """The images of an ImageFolder-layout folder, sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def imagefolder_manifest(name: str) -> str:
+    """SHA-256 of what ``imagefolder:<folder>`` is made of: its class names and every image's path (relative to
+    the folder) and content. Recorded in the `dataset` job's marker, so a changed folder changes the marker."""
+    root = imagefolder_root(name)
+    sha = hashlib.sha256()
+    for split, folder in sorted(imagefolder_splits(name).items()):
+        sha.update(f"{split}:{','.join(imagefolder_classes(folder))}\n".encode())
+    for path in imagefolder_images(name):
+        sha.update(f"{path.relative_to(root).as_posix()}\t{file_digest(path)}\n".encode())
+    return sha.hexdigest()
 
 
 def _read(folder: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
