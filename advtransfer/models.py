@@ -410,8 +410,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # torch's weights_only refusal; its advice to unpickle is not ours
-        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\n\n|$)", str(err), re.S)
-        reason = found.group(1).strip() if found else str(err).splitlines()[0]
+        reason = _unpickler_reason(str(err))
         raise ValueError(
             f"{path}: expected a plain state dict; torch.load(weights_only=True), which unpickles only tensors "
             f"and plain containers, refused it ({reason})"
@@ -423,7 +422,20 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     named = isinstance(state, Mapping) and all(isinstance(k, str) for k in state)
     if not named or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a state dict (parameter names -> tensors), got a {type(state).__name__}")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise ValueError(f"{path}: the weights hold NaN or infinite values ({_first(broken)}): the file is broken")
     return dict(state)
+
+
+def _unpickler_reason(message: str) -> str:
+    """Why torch's weights-only unpickler refused a file (e.g. "unsupported GLOBAL posix.system"), without the
+    advice around it to unpickle anyway (weights_only=False runs whatever the file holds)."""
+    found = re.search(r"GLOBAL\s+([\w.]+)", message)
+    if found:
+        return f"unsupported GLOBAL {found.group(1)}: the file asks to call code, not to build tensors"
+    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", message)
+    return found.group(1).strip() if found else "it holds something other than tensors and plain containers"
 
 
 def _assign_weights(model: nn.Module, path: str | os.PathLike):

@@ -339,10 +339,21 @@ def test_unsafe_or_broken_weight_files_raise_naming_them(tmp_path):
         with pytest.raises(ValueError, match=r"state dict") as err:
             read_weights(path)
         assert str(path) in str(err.value)
+        assert "weights_only=False" not in str(err.value)  # torch's advice to unpickle anyway is not passed on
+        if name.startswith("code."):  # the unpickler's own reason: the global it refused
+            assert "unsupported GLOBAL" in str(err.value), str(err.value)
         with pytest.raises(ValueError, match=re.escape(str(path))):
             build_model({"name": FACTORY, "weights": str(path)}, 3, 1, 8)
     assert not WritesAMarker.marker.exists()
-    assert "weights_only=False" not in str(err.value)  # torch's advice to unpickle anyway is not passed on
+
+
+def test_weights_with_nan_are_refused_as_a_broken_file_not_a_divergence(tmp_path):
+    state = factory_weights()
+    state["0.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / "nan.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(ValueError, match=r"nan.safetensors: the weights hold NaN or infinite values \(0.weight\)"):
+        read_weights(path)
 
 
 # ------------------------------------------------------------------------------- reload from a sidecar
