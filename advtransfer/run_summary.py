@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from advtransfer.digests import check_digest
+
 FIGURES = (".png",)
 TABLES = (".md", ".csv")
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "underpowered")  # advtransfer.claims.VERDICTS
@@ -16,10 +18,12 @@ REPORT_COMMAND = "make report   (or: snakemake --report results/report.html)"
 
 
 def verdict_counts(reproduction_csv: str | Path) -> dict[str, int] | None:
-    """Verdict -> number of claims (their primary views) in results/reproduction.csv, None when it does not exist."""
+    """Verdict -> number of claims (their primary views) in results/reproduction.csv, None when it does not exist;
+    ValueError when its content is not what its job wrote (advtransfer.digests)."""
     path = Path(reproduction_csv)
     if not path.is_file():
         return None
+    check_digest(path)  # the claims job's file, not one changed since
     with path.open(newline="", encoding="utf-8") as f:
         counts = Counter(row["verdict"] for row in csv.DictReader(f) if row.get("role", "primary") == "primary")
     return {v: counts.get(v, 0) for v in VERDICTS}
@@ -48,7 +52,11 @@ def run_summary(
             lines.append(f"  {'':<22}   figures: {', '.join(figures)}")
         if tables:
             lines.append(f"  {'':<22}   tables:  {', '.join(tables)}")
-    counts = verdict_counts(root / reproduction_csv)
+    try:
+        counts = verdict_counts(root / reproduction_csv)
+    except ValueError as err:
+        counts = None
+        lines.append(f"Claims vs findings: not counted: {err}")
     if counts is not None:
         verdicts = ", ".join(f"{n} {v}" for v, n in counts.items())
         lines.append(f"Claims vs findings: results/reproduction.md ({verdicts}).")

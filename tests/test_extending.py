@@ -4,6 +4,7 @@ config checks of data-set, model and objective names against the registries."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from advtransfer.registry import MODELS, OBJECTIVES
+from tests.test_workflow import job_counts
 from tests.workflow_helpers import REPO, copy_workflow, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -202,3 +204,35 @@ def test_a_family_entry_is_checked_before_anything_runs(tmp_path):
                                 "families.mine.rules", "families.mine.schema"]  # fmt: skip
     assert "'later' is not a family listed before 'mine'" in problems["families.mine.requires"]
     assert "does not exist" in problems["families.mine.rules"]
+
+
+@pytest.mark.slow
+def test_adding_changing_or_removing_an_image_reruns_what_reads_the_folder(example):
+    """The folder's images are the `dataset` job's inputs and its marker records their digest: each change
+    reruns the data set and everything downstream of it, and nothing else."""
+    args = ("-n", "--quiet", "rules", "--configfile", "my_scenario.yaml", "more.yaml",
+            "--config", "experiments=[myshapes,shapestimm,shapesfactory]")  # fmt: skip
+
+    def planned() -> dict[str, int]:
+        out = snakemake(example, *args).stdout
+        return {} if "Nothing to be done" in out else job_counts(out)
+
+    assert planned() == {}
+    folder = example / "my_images" / "circle"
+    first = sorted(folder.iterdir())[0]
+    original = first.read_bytes()
+    added = folder / "added.png"
+    try:
+        added.write_bytes(original)  # a new image
+        jobs = planned()
+        assert jobs.get("dataset") == 1 and jobs.get("split", 0) >= 1 and jobs.get("train", 0) >= 1, jobs
+        added.unlink()
+        assert planned() == {}  # the folder as it was
+        first.unlink()  # an image removed
+        assert planned().get("dataset") == 1
+        first.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # one image changed (and newer)
+        assert planned().get("dataset") == 1
+    finally:
+        added.unlink(missing_ok=True)
+        first.write_bytes(original)
+        os.utime(first, (0, 0))  # older than the marker again, as before the test

@@ -20,7 +20,7 @@ from torchvision.transforms.v2 import functional as TF
 from advtransfer.data.acquisition import DataIntegrityError
 from advtransfer.data.domains import resize
 from advtransfer.data.splits import split_indices
-from advtransfer.io import file_digest
+from advtransfer.digests import file_digest
 from advtransfer.names import (
     IMAGE_SUFFIXES,
     class_folders,
