@@ -1,4 +1,5 @@
-"""A killed training job leaves nothing a later run would trust, and the rerun resumes from its checkpoint."""
+"""A killed training job leaves nothing a later run would trust, and the rerun resumes from its checkpoint to the
+same bytes as an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -46,3 +47,8 @@ def test_killed_training_leaves_no_output_and_resumes_from_the_last_epoch(tmp_pa
     log = (work / LOG).read_text()
     assert "resumed from" in log, log[-2000:]
     assert (work / MODEL).exists() and not (work / CHECKPOINT).exists()
+    # byte-identical to the same model trained without interruption
+    whole = copy_workflow(tmp_path / "whole")
+    (whole / "long.yaml").write_text((work / "long.yaml").read_text())
+    snakemake(whole, *args)
+    assert (whole / MODEL).read_bytes() == (work / MODEL).read_bytes()
