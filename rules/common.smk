@@ -23,7 +23,10 @@ from advtransfer.paths import (
 )  # noqa: E402
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES  # noqa: E402
 
-FAMILIES = families.table(config)
+try:
+    FAMILIES = families.table(config)
+except ValueError as err:
+    raise WorkflowError(f"Error validating config: {err}") from None
 BLOCKS = {}  # family name -> {experiment: its validated config block}
 EXPERIMENTS = {}  # experiment -> (family, block)
 

@@ -73,6 +73,8 @@ DIGITS = ("scenarios", "tinydigits")
          "scenarios.tinydigits: Additional properties are not allowed ('reference_trian'"),
         ((*DIGITS, "source_dataset"), "imagefolder:no/such/folder",
          "scenarios.tinydigits.source_dataset: 'imagefolder:"),
+        (("families",), "my_family", "config key families: 'my_family' is not of type 'array'"),
+        (("families",), [{"name": "mine"}], "config key families[0]: 'module' is a required property"),
         ((*DIGITS, "claims"), {"closer_more_transferable": {"primary": {"metirc": "tau1"}}},
          "closer_more_transferable.primary: unknown view key 'metirc'"),
     ],
