@@ -125,6 +125,18 @@ def number_problems(config: Any, where: tuple = ()) -> list[tuple[str, str]]:
     return []
 
 
+def check_families(config: Mapping[str, Any], root: str | Path = ROOT):
+    """ValueError naming the key unless config `families` fits the schema's `families` entry: the table of
+    families (advtransfer.families.table) is built from it before the rest of the config can be checked."""
+    from jsonschema import Draft202012Validator
+
+    spec = yaml.safe_load((Path(root) / SCHEMA).read_text())["properties"]["families"]
+    errors = sorted(Draft202012Validator(spec).iter_errors(config.get("families") or []), key=lambda e: list(e.path))
+    if errors:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in errors[0].absolute_path)
+        raise ValueError(f"config key families{where}: {errors[0].message}")
+
+
 def validate(config: dict[str, Any], root: str | Path = ROOT, families: Sequence[Any] | None = None) -> dict[str, Any]:
     """``config`` checked against the schema (with ``families``' blocks, default: the table of ``config``), with its
     defaults filled in (in place; also returned)."""
@@ -144,6 +156,8 @@ def validate(config: dict[str, Any], root: str | Path = ROOT, families: Sequence
     numbers = number_problems(config)
     if numbers:
         raise ValueError("\n".join(f"config key {key}: {problem}" for key, problem in numbers))
+    if families is None:
+        check_families(config, root)
     chosen = families if families is not None else table(config)
     changes = outdated(config, chosen)
     if changes:  # every change at once: a config from an earlier version usually has several

@@ -24,6 +24,7 @@ from advtransfer.paths import (
 from advtransfer.registry import DATASETS, MODELS, OBJECTIVES  # noqa: E402
 
 try:
+    configuration.check_families(config, BASE)
     FAMILIES = families.table(config)
 except ValueError as err:
     raise WorkflowError(f"Error validating config: {err}") from None
