@@ -472,14 +472,20 @@ def declaration_problems(family_claims: Mapping[str, Any] | None, block_claims: 
     """(config key, problem) for claims a block or family declares that its family does not know."""
     problems = [(f"claims.{cid}", f"unknown claim; this family's claims are {sorted(specs)}")
                 for cid in (block_claims or {}) if cid not in (family_claims or {}) or cid not in specs]  # fmt: skip
-    for cid, declared in (family_claims or {}).items():  # a view key the primary lacks would be ignored silently
-        keys = set(declared["primary"])
+    for cid, declared in (family_claims or {}).items():
         own = (block_claims or {}).get(cid) or {}
-        views = [(f"claims.{cid}.primary", own.get("primary") or {})]
-        views += [(f"claims.{cid}.secondary[{i}]", s) for i, s in enumerate(own.get("secondary") or [])]
-        problems += [(where, f"unknown view key {k!r}; this claim's view has {sorted(keys)}")
-                     for where, view in views for k in view if k not in keys]  # fmt: skip
+        problems += unknown_view_keys(declared["primary"], own, f"claims.{cid}")
     return problems
+
+
+def unknown_view_keys(primary: Mapping[str, Any], declaration: Mapping[str, Any],
+                      where: str) -> list[tuple[str, str]]:  # fmt: skip
+    """(config key, problem) for each key of ``declaration``'s primary (a block's override) and secondary views
+    that ``primary`` (the family's declared primary view) lacks: such a key would be ignored silently."""
+    views = [(f"{where}.primary", declaration.get("primary") or {})]
+    views += [(f"{where}.secondary[{i}]", view) for i, view in enumerate(declaration.get("secondary") or [])]
+    return [(key, f"unknown view key {k!r}; this claim's view has {sorted(primary)}")
+            for key, view in views for k in view if k not in primary]  # fmt: skip
 
 
 def unit_permutation_test(matrices: Mapping[str, np.ndarray], permuted: Sequence[str],
@@ -587,10 +593,8 @@ def family_claims_problems(config: dict[str, Any], families: Sequence[Any]) -> I
         if unknown:
             yield f"claims.{family.name}", f"{unknown} are not claims of this family; its claims: {sorted(code.CLAIMS)}"
         for cid, declaration in declared.items():
-            for i, view in enumerate(declaration.get("secondary") or []):
-                for key in sorted(set(view) - set(declaration["primary"])):
-                    yield (f"claims.{family.name}.{cid}.secondary[{i}]",
-                           f"unknown view key {key!r}; a secondary view names only keys of the primary")  # fmt: skip
+            yield from unknown_view_keys(declaration["primary"], {"secondary": declaration.get("secondary")},
+                                         f"claims.{family.name}.{cid}")  # fmt: skip
         for name, block in family.blocks(config).items():
             own = (block or {}).get("claims")
             for key, problem in declaration_problems(declared, own, code.CLAIMS):

@@ -34,8 +34,11 @@ def file_digest(path: str | os.PathLike) -> str:
 
 def check_digest(path: str | os.PathLike):
     """Refuse a result whose content is not what the job that wrote it recorded (ValueError naming the file):
-    changed by hand, emptied, corrupted, or written by something other than this workflow."""
+    changed by hand, emptied, corrupted, or written by something other than this workflow; FileNotFoundError
+    when the result itself is missing."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (rerun the rule that produces it)")
     record = digest_path(path)
     fix = rerun_advice(path)
     if not record.is_file():

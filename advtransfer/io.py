@@ -38,18 +38,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", digest: bool = True) 
     try:
         yield Path(tmp)
         if digest:
-            _write_atomically(digest_path(path), file_digest(tmp) + "\n")
+            with atomic_path(digest_path(path), digest=False) as record:
+                record.write_text(file_digest(tmp) + "\n")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _write_atomically(path: Path, text: str):
-    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None):
@@ -62,8 +56,6 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
 def load_tensors(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Read a safetensors file; a missing, truncated or corrupt file raises ValueError naming it."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (rerun the rule that produces it)")
     check_digest(path)
     try:
         tensors = load_file(str(path))
@@ -129,8 +121,6 @@ def load_csv(path: str | os.PathLike, **read_csv: Any):
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (rerun the rule that produces it)")
     check_digest(path)
     return pd.read_csv(path, **read_csv)
 

@@ -179,10 +179,9 @@ def model_inputs(wildcards):
         "dataset": dataset_marker(entry["dataset"]),
     }
     architecture = entry["architecture"]
+    # the user's own weights file: replacing it retrains
     if isinstance(architecture, dict) and architecture.get("weights"):
-        out["weights"] = architecture[
-            "weights"
-        ]  # the user's file: replacing it retrains
+        out["weights"] = architecture["weights"]
     if entry.get("teacher"):
         out["teacher"] = f"results/{x}/models/{entry['teacher']}.safetensors"
         out["teacher_info"] = f"results/{x}/models/{entry['teacher']}.json"
