@@ -9,8 +9,8 @@ a claim about added value permutes sources within each level of the known factor
 - ``partial_spearman``: Spearman of score and outcome over every (source, seed) row after the design factors are
   regressed out of both ranks (the partial rank correlation).
 - ``loo_gain``: the share of the error of a leave-one-source-out prediction of the outcome from the design
-  factors alone that adding the score removes (1 - SSE(design + score) / SSE(design)); its interval resamples
-  sources (``loo_gain_interval``).
+  factors alone that adding the score (its rank over the rows, in ``added_value_row``) removes
+  (1 - SSE(design + score) / SSE(design)); its interval resamples sources (``loo_gain_interval``).
 
 Scores and outcomes are (U, K) arrays: U sources, K seeds; ``levels`` is a length-U sequence. No torch."""
 
@@ -120,3 +120,102 @@ def loo_gain_interval(errors: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
         return float("nan"), float("nan")
     tail = (1.0 - level) / 2
     return float(np.quantile(gains, tail)), float(np.quantile(gains, 1 - tail))
+
+
+# ------------------------------------------------------------------------------------ the experiment's table
+
+COLUMNS = ["metric", "outcome", "within_spearman", "p_value", "partial_spearman", "loo_gain", "loo_gain_lo",
+           "loo_gain_hi", "n_sources", "n_seeds"]  # fmt: skip
+"""results/<experiment>/added_value.csv: one row per score (``metric``) and knowledge outcome."""
+
+
+def unit_matrices(frame: pd.DataFrame, columns: Sequence[str], unit: str = "source",
+                  seed: str = "seed") -> tuple[list, list, dict[str, np.ndarray]]:  # fmt: skip
+    """(units, seeds, {column: (U, K) matrix}) of ``frame``'s rows (one per unit and seed); NaN where a unit
+    lacks a seed."""
+    units, seeds = sorted(frame[unit].unique()), sorted(frame[seed].unique())
+    mats = {c: frame.pivot_table(index=unit, columns=seed, values=c, aggfunc="mean", dropna=False)
+            .reindex(index=units, columns=seeds).to_numpy(float) for c in columns}  # fmt: skip
+    return units, seeds, mats
+
+
+def complete_units(*matrices: np.ndarray) -> np.ndarray:
+    """The units (rows) with a finite value at every seed in every matrix."""
+    return np.all([np.isfinite(m).all(axis=1) for m in matrices], axis=0)
+
+
+def within_level_interval(score: np.ndarray, outcome: np.ndarray, levels: Sequence, n_boot: int = 2000,
+                          seed: int = 0, level: float = 0.95) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of ``within_level_spearman`` over sources resampled with replacement within their
+    levels (each keeping all its seeds); draws where it is undefined are left out."""
+    rng = np.random.default_rng(seed)
+    groups = _level_groups(levels)
+    draws = np.concatenate([g[rng.integers(0, len(g), size=(n_boot, len(g)))] for g in groups], axis=1)
+    drawn_levels = np.concatenate([np.full(len(g), i) for i, g in enumerate(groups)])
+    score, outcome = np.asarray(score, float), np.asarray(outcome, float)
+    values = np.array([within_level_spearman(score[d], outcome[d], drawn_levels) for d in draws])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
+
+
+def within_level_gain_test(baseline: np.ndarray, factor: np.ndarray, outcome: np.ndarray, levels: Sequence,
+                           **settings) -> TestResult:  # fmt: skip
+    """Does ``factor`` add to ``baseline`` within levels? W(baseline x factor) - W(baseline), W the
+    ``within_level_spearman`` with the outcome, tested by moving the factor's sources only within their levels
+    (Liang et al.'s "tau1 alone is not sufficient" among sources the design cannot tell apart)."""
+    alone = within_level_spearman(baseline, outcome, levels)
+
+    def statistic(m):
+        return within_level_spearman(m["baseline"][None] * m["factor"], m["outcome"], levels) - alone
+
+    matrices = {"baseline": np.asarray(baseline, float), "factor": np.asarray(factor, float),
+                "outcome": np.asarray(outcome, float)}  # fmt: skip
+    keys = {k: settings[k] for k in ("n_perm", "perm_seed", "alpha") if k in settings}
+    return unit_permutation_test(matrices, ["factor"], statistic, strata=list(levels), batched=True,
+                                 what="sources within their levels (the factor's values)", **keys)  # fmt: skip
+
+
+def within_level_by_seed(score: np.ndarray, outcome: np.ndarray, levels: Sequence) -> np.ndarray:
+    """``within_level_spearman`` seed by seed: one value per seed (column), each an independent replicate of
+    the design when every source seed has its own reference seed."""
+    return np.array([within_level_spearman(score[:, [k]], outcome[:, [k]], levels) for k in range(score.shape[1])])
+
+
+def added_value_row(frame: pd.DataFrame, metric: str, outcome: str, level: str, known: Sequence[str], *,
+                    n_perm: int = 9999, perm_seed: int = 0, n_boot: int = 2000, level_ci: float = 0.95,
+                    alpha: float = 0.05) -> dict:  # fmt: skip
+    """One row of added_value.csv: ``metric`` against ``outcome`` over ``frame``'s (source, seed) rows, whose
+    ``level`` column is the source's overlap level and ``known`` columns the design factors a user knows
+    (regressed out of the partial Spearman and given to the leave-one-source-out design model); sources
+    lacking a finite value at some seed are left out (``n_sources`` counts the rest)."""
+    units, seeds, mats = unit_matrices(frame, [metric, outcome])
+    keep = complete_units(mats[metric], mats[outcome])
+    kept = [u for u, k in zip(units, keep) if k]
+    levels = frame.groupby("source")[level].first().reindex(kept).to_numpy()
+    row = dict.fromkeys(COLUMNS, float("nan"))
+    row.update(metric=metric, outcome=outcome, n_sources=len(kept), n_seeds=len(seeds))
+    if len(kept) < 3:
+        return row
+    score, result = mats[metric][keep], mats[outcome][keep]
+    test = within_level_test(score, result, levels, n_perm=n_perm, perm_seed=perm_seed, alpha=alpha)
+    rows = frame[frame["source"].isin(kept)].dropna(subset=[metric, outcome])
+    factors = rows[list(known)]
+    # the score enters the prediction as its rank over the rows: scale-free, as the Spearman measures are (the
+    # estimators' scales are arbitrary and their relation to the outcome need not be linear)
+    ranks = stats.rankdata(rows[metric].to_numpy(float))
+    errors = loo_squared_errors(ranks, rows[outcome].to_numpy(float), factors, rows["source"])
+    lo, hi = loo_gain_interval(errors, n_boot=n_boot, seed=perm_seed, level=level_ci)
+    row.update(within_spearman=test.value, p_value=test.p_two_sided if np.isfinite(test.value) else float("nan"),
+               partial_spearman=partial_spearman(rows[metric], rows[outcome], factors), loo_gain=loo_gain(errors),
+               loo_gain_lo=lo, loo_gain_hi=hi)  # fmt: skip
+    return row
+
+
+def added_value_table(frame: pd.DataFrame, metrics: Sequence[str], outcomes: Sequence[str], level: str,
+                      known: Sequence[str], **settings) -> pd.DataFrame:  # fmt: skip
+    """added_value.csv (``COLUMNS``): ``added_value_row`` of every metric against every outcome."""
+    rows = [added_value_row(frame, m, o, level, known, **settings) for o in outcomes for m in metrics]
+    return pd.DataFrame(rows, columns=COLUMNS)

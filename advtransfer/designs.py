@@ -41,17 +41,35 @@ def direction(metric: str) -> int:
     return -1 if metric in LOWER_IS_MORE else 1
 
 
-def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
+# What one source may change of its block's settings (a crossed design's factors): the domain its images are
+# shown in, symmetric label noise on its own labels, its training-set size, its architecture, its training
+# settings (merged into the block's ``train``).
+SOURCE_OVERRIDES = ("domain", "label_noise", "max_train_per_class", "model", "train")
+
+
+def reference_name(s: dict[str, Any], seed: int) -> str:
+    """The reference model a source of seed ``seed`` is measured against: ``reference``, or with
+    ``paired_reference`` its own ``reference_seed<seed>`` (the reference's noise becomes part of the design)."""
+    return f"reference_seed{seed}" if s.get("paired_reference") else "reference"
+
+
+def transfer_jobs(s: dict[str, Any], sources: dict[str, tuple]) -> dict[str, Any]:
     """Network jobs of a many-sources-one-reference family (scenarios, attributes): one source model per
-    ``sources`` entry (name -> (data set, class names)) and seed, a reference on ``s["target"]``, and one
-    evaluation (attack, metrics, probe, fine-tuning) per source and seed against the reference. ``s`` holds
-    the block's target, split, model, image_size, channels, objective, seeds, reference_seed, train,
-    attack, metrics, probe and (optionally) finetune and reference_train settings."""
+    ``sources`` entry (name -> (data set, class names) or (data set, class names, overrides), the overrides a
+    mapping of SOURCE_OVERRIDES) and seed, a reference on ``s["target"]`` (one per seed with
+    ``paired_reference``), and one evaluation (attack, metrics, probe, fine-tuning) per source and seed against
+    its reference. ``s`` holds the block's target, split, model, image_size, channels, objective, seeds,
+    reference_seed, train, attack, metrics, probe and (optionally) finetune, reference_train and
+    paired_reference settings. A source without overrides gets exactly the jobs it got before they existed."""
+    sources = {name: (entry[0], entry[1], dict(entry[2]) if len(entry) > 2 else {}) for name, entry in sources.items()}
+    unknown = sorted({k for *_, o in sources.values() for k in o} - set(SOURCE_OVERRIDES))
+    if unknown:
+        raise ValueError(f"transfer_jobs: unknown source overrides {unknown}; known: {list(SOURCE_OVERRIDES)}")
     splits = _transfer_splits(s, sources)
     models = _transfer_models(s, sources)
     evaluations = _transfer_evaluations(s, sources)
     return {
-        "datasets": sorted({*(d for d, _ in sources.values()), s["target"]["dataset"]}),
+        "datasets": sorted({*(d for d, *_ in sources.values()), s["target"]["dataset"]}),
         "splits": splits,
         "models": models,
         "evaluations": evaluations,
@@ -72,8 +90,9 @@ def _pool(split: dict[str, Any], dataset: str, side: str, partner: str) -> dict[
     }
 
 
-def _transfer_splits(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
-    """The split jobs: ``source_<name>`` per source (training images only) and ``target`` (with its test set)."""
+def _transfer_splits(s: dict[str, Any], sources: dict[str, tuple]) -> dict[str, Any]:
+    """The split jobs: ``source_<name>`` per source (training images only; its own training-set size and label
+    noise when it overrides them) and ``target`` (with its test set)."""
     split, target = s["split"], s["target"]
     common = {
         "val_fraction": split["val_fraction"],
@@ -88,10 +107,11 @@ def _transfer_splits(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]
             "test": False,
             "max_test_per_class": None,
             **common,
+            **{k: over[k] for k in ("max_train_per_class", "label_noise") if k in over},
         }
-        for src, (dataset, classes) in sources.items()
+        for src, (dataset, classes, over) in sources.items()
     }
-    partners = sorted({dataset for dataset, _ in sources.values()})
+    partners = sorted({dataset for dataset, *_ in sources.values()})
     target_pools = [_pool(split, target["dataset"], "target", d) for d in partners]
     splits["target"] = {
         "dataset": target["dataset"],
@@ -106,8 +126,10 @@ def _transfer_splits(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]
     return splits
 
 
-def _transfer_models(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
-    """The model jobs: ``source_<name>_seed<k>`` per source and seed, and the ``reference`` on the target split."""
+def _transfer_models(s: dict[str, Any], sources: dict[str, tuple]) -> dict[str, Any]:
+    """The model jobs: ``source_<name>_seed<k>`` per source and seed (its own domain, architecture and training
+    settings when it overrides them), and the ``reference`` on the target split (``reference_seed<k>`` per seed
+    with ``paired_reference``)."""
     split, target = s["split"], s["target"]
     network = {
         "architecture": s["model"],  # a name or {name, weights, features, pretrained}
@@ -121,35 +143,38 @@ def _transfer_models(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]
             "split": f"source_{src}",
             "dataset": dataset,
             "classes": classes,
-            "domain": "identity",
+            "domain": over.get("domain", "identity"),
             "domain_seed": 0,
             "seed": seed,
-            "train": s["train"],
+            "train": {**s["train"], **over.get("train", {})},
             **network,
+            **({"architecture": over["model"]} if "model" in over else {}),
         }
-        for src, (dataset, classes) in sources.items()
+        for src, (dataset, classes, over) in sources.items()
         for seed in s["seeds"]
     }
-    models["reference"] = {
-        "split": "target",
-        "dataset": target["dataset"],
-        "classes": target["classes"],
-        "domain": target["domain"],
-        "domain_seed": split["seed"],
-        "seed": s["reference_seed"],
-        "train": s.get("reference_train") or s["train"],
-        **network,
-    }
+    seeds = s["seeds"] if s.get("paired_reference") else [s["reference_seed"]]
+    for seed in seeds:
+        models[reference_name(s, seed)] = {
+            "split": "target",
+            "dataset": target["dataset"],
+            "classes": target["classes"],
+            "domain": target["domain"],
+            "domain_seed": split["seed"],
+            "seed": seed,
+            "train": s.get("reference_train") or s["train"],
+            **network,
+        }
     return models
 
 
-def _transfer_evaluations(s: dict[str, Any], sources: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
-    """The evaluation jobs: ``<name>_seed<k>`` per source and seed, each source model against the reference."""
+def _transfer_evaluations(s: dict[str, Any], sources: dict[str, tuple]) -> dict[str, Any]:
+    """The evaluation jobs: ``<name>_seed<k>`` per source and seed, each source model against its reference."""
     target_data = {**s["target"], "domain_seed": s["split"]["seed"]}
     return {
         f"{src}_seed{seed}": {
             "source": f"source_{src}_seed{seed}",
-            "reference": "reference",
+            "reference": reference_name(s, seed),
             "split": "target",
             "target": target_data,
             "image_size": s["image_size"],

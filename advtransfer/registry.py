@@ -349,6 +349,7 @@ IMAGEFOLDER = "imagefolder:"
 # (advtransfer.models.build_model).
 MODELS: dict[str, str] = {
     "small_cnn": "advtransfer.models:SmallCNN",
+    "small_cnn_narrow": "advtransfer.models:SmallCNNNarrow",  # a quarter of the width (a capacity factor)
     "resnet18_cifar": "advtransfer.models:ResNet18Cifar",
     "lipschitz_mlp": "advtransfer.robust:LipschitzMLP",  # a 1-Lipschitz body (the robustness family)
 }

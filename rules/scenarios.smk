@@ -21,7 +21,9 @@ rule scenario_summary:
         sources=evaluation_files(
             "results/{experiment}/models/{source}.json", "scenario"
         ),
-        reference="results/{scenario}/models/reference.json",
+        references=evaluation_files(
+            "results/{experiment}/models/{reference}.json", "scenario"
+        ),
     output:
         summary=report(
             "results/{scenario}/summary.csv",

@@ -15,12 +15,11 @@ from advtransfer.tables import write_table
 
 p = sm.params
 target = {c.lower() for c in p.target_classes}
-reference = load_json(sm.input.reference)
 rows = []
-for job, metrics_path, probe_path, finetune_path, source_path in zip(
-    p.rows, sm.input.metrics, sm.input.probes, sm.input.finetunes, sm.input.sources
+for job, metrics_path, probe_path, finetune_path, source_path, reference_path in zip(
+    p.rows, sm.input.metrics, sm.input.probes, sm.input.finetunes, sm.input.sources, sm.input.references
 ):
-    info = load_json(source_path)
+    info, reference = load_json(source_path), load_json(reference_path)  # its own reference (paired_reference)
     rows.append(
         {
             "scenario": sm.wildcards.scenario,

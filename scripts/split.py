@@ -22,6 +22,9 @@ if p["pool"]:
 split = data.class_split(
     labels, classes, pool=pool, max_per_class=p["max_train_per_class"], val_fraction=p["val_fraction"], seed=p["seed"]
 )
+if p.get("label_noise"):  # the source's own labels are noisy: train and validation alike (its data)
+    for key in ("train_y", "val_y"):
+        split[key] = data.flip_labels(split[key], p["label_noise"], len(classes), p["seed"] + (key == "val_y"))
 if p["test"]:
     _, test_labels, _ = data.load_split(p["dataset"], root, "test")
     test = data.class_split(test_labels, classes, max_per_class=p["max_test_per_class"], seed=p["seed"])

@@ -110,3 +110,69 @@ def test_loo_squared_errors_by_hand():
     """Two sources at one level, one row each: without the score each is predicted by the other's outcome."""
     errors = av.loo_squared_errors(np.array([0.0, 1.0]), np.array([1.0, 3.0]), pd.DataFrame({"l": [0, 0]}), [0, 1])
     assert errors["design"].tolist() == [4.0, 4.0]
+
+
+# ------------------------------------------------------------------------------------ the experiment's table
+
+
+def _crossed_frame(rng, n_levels=3, per_level=4, seeds=3, signal=1.0):
+    rows = []
+    for u in range(n_levels * per_level):
+        level, effect = u // per_level, rng.normal()
+        for k in range(seeds):
+            rows.append(dict(source=f"s{u:02d}", seed=k, overlap=level / n_levels,
+                             outcome=3.0 * level + effect + 0.2 * rng.normal(),
+                             score=3.0 * level + signal * effect + 0.2 * rng.normal(),
+                             level_only=float(level), noise=rng.normal()))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_added_value_table_has_the_issue_columns_and_a_row_per_metric_and_outcome():
+    frame = _crossed_frame(np.random.default_rng(0))
+    frame["outcome2"] = frame["outcome"] ** 2
+    table = av.added_value_table(frame, ["score", "noise", "level_only"], ["outcome", "outcome2"], "overlap",
+                                 ["overlap", "seed"], n_perm=499, n_boot=200)  # fmt: skip
+    assert list(table.columns) == ["metric", "outcome", "within_spearman", "p_value", "partial_spearman", "loo_gain",
+                                   "loo_gain_lo", "loo_gain_hi", "n_sources", "n_seeds"]  # fmt: skip
+    assert len(table) == 6 and set(table["n_sources"]) == {12} and set(table["n_seeds"]) == {3}
+    row = table.set_index(["metric", "outcome"]).loc[("score", "outcome")]
+    assert row["within_spearman"] > 0.7 and row["p_value"] < 0.01 and row["loo_gain"] > 0.5
+    assert row["loo_gain_lo"] <= row["loo_gain"] <= row["loo_gain_hi"]
+    # the level itself: constant within every level, so no within-level value and no p-value (not p = 1)
+    level_only = table.set_index(["metric", "outcome"]).loc[("level_only", "outcome")]
+    assert np.isnan(level_only["within_spearman"]) and np.isnan(level_only["p_value"])
+    assert abs(level_only["loo_gain"]) < 1e-9  # the design already knows it
+
+
+def test_added_value_row_leaves_out_sources_lacking_a_seed_and_is_invariant_to_monotone_rescaling():
+    frame = _crossed_frame(np.random.default_rng(1))
+    table = av.added_value_row(frame, "score", "outcome", "overlap", ["overlap"], n_perm=199, n_boot=100)
+    rescaled = frame.assign(score=np.exp(frame["score"]))  # the gain uses the score's rank: scale-free
+    assert av.added_value_row(rescaled, "score", "outcome", "overlap", ["overlap"], n_perm=199,
+                              n_boot=100) == pytest.approx(table, nan_ok=True)  # fmt: skip
+    frame.loc[(frame["source"] == "s03") & (frame["seed"] == 1), "score"] = np.nan
+    assert av.added_value_row(frame, "score", "outcome", "overlap", ["overlap"], n_perm=199)["n_sources"] == 11
+
+
+def test_within_level_interval_covers_the_value_and_by_seed_averages_to_it():
+    frame = _crossed_frame(np.random.default_rng(2), signal=0.5)
+    _, _, m = av.unit_matrices(frame, ["score", "outcome"])
+    levels = frame.groupby("source")["overlap"].first().to_numpy()
+    value = av.within_level_spearman(m["score"], m["outcome"], levels)
+    lo, hi = av.within_level_interval(m["score"], m["outcome"], levels, n_boot=300)
+    assert lo <= value <= hi
+    assert av.within_level_by_seed(m["score"], m["outcome"], levels).mean() == pytest.approx(value)
+
+
+def test_within_level_gain_test_finds_a_factor_that_adds_within_levels_and_not_one_that_does_not():
+    rng = np.random.default_rng(3)
+    levels = np.repeat([0, 1, 2], 5)
+    tau1_effect, tau2_effect = rng.normal(size=(15, 1)), rng.normal(size=(15, 1))
+    noise = lambda: 0.1 * rng.normal(size=(15, 3))  # noqa: E731
+    tau1 = np.exp(tau1_effect + levels[:, None] + noise())
+    outcome = tau1_effect + tau2_effect + 3.0 * levels[:, None] + noise()
+    adds = av.within_level_gain_test(tau1, np.exp(tau2_effect + noise()), outcome, levels, n_perm=999)
+    unrelated = av.within_level_gain_test(tau1, np.exp(rng.normal(size=(15, 1)) + noise()), outcome, levels,
+                                          n_perm=999)  # fmt: skip
+    assert adds.value > 0 and adds.p_greater < 0.01
+    assert unrelated.p_greater > 0.05

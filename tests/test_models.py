@@ -29,7 +29,7 @@ from advtransfer.models import (
 from advtransfer.runtime import resolve_device
 
 CASES = [(3, 32), (1, 28), (1, 8)]
-FEATURE_DIM = {"resnet18_cifar": 512, "small_cnn": 128, "lipschitz_mlp": 128}
+FEATURE_DIM = {"resnet18_cifar": 512, "small_cnn": 128, "small_cnn_narrow": 128, "lipschitz_mlp": 128}
 
 
 @pytest.mark.parametrize("name", sorted(FEATURE_DIM))
@@ -215,7 +215,8 @@ def test_built_in_with_a_named_layer_keeps_its_weights():
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("vgg16", r"'vgg16'.*resnet18_cifar, small_cnn, 'torchvision:<name>', 'timm:<name>'.*package\.module:function"),
+        ("vgg16", r"'vgg16'.*resnet18_cifar, small_cnn, small_cnn_narrow, 'torchvision:<name>', 'timm:<name>'"
+                  r".*package\.module:function"),
         ("torchvision:resnet99", r"torchvision:resnet99.*did you mean.*resnet.*list_models"),
         ({"name": "torchvision:resnet18", "features": "layer9"}, r"layer9.*did you mean.*layer3.*layers: conv1, bn1"),
         ("torchvision:squeezenet1_0", r"no final nn\.Linear with 10 outputs.*features: <layer>.*classifier"),

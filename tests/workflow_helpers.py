@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The tiny synthetic experiment, digits scenario, attributes, tasks, robustness, interactions and model-selection
-# experiments together
+# The tiny synthetic experiment, digits scenario, attributes, tasks, robustness, interactions, model-selection and
+# added-value experiments together
 # (tests/conftest.py runs them once).
 TINY = (
     "--configfile",
@@ -20,8 +20,10 @@ TINY = (
     "tests/configs/tiny_robustness.yaml",
     "tests/configs/tiny_interactions.yaml",
     "tests/configs/tiny_selection.yaml",
+    "tests/configs/tiny_added_value.yaml",
     "--config",
-    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks,tinyrobustness,tinyinteractions,tinyselection]",
+    "experiments=[synthetic,tinydigits,tinyattributes,tinytasks,tinyrobustness,tinyinteractions,tinyselection,"
+    "tinyadded]",
 )
 COPIED = (
     "Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "report", "advtransfer",

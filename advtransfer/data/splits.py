@@ -198,6 +198,24 @@ def class_split(
     return {"train_idx": idx[train], "train_y": y[train], "val_idx": idx[val], "val_y": y[val]}
 
 
+def flip_labels(labels: torch.Tensor, fraction: float, num_classes: int, seed: int) -> torch.Tensor:
+    """Symmetric label noise: round(``fraction`` x n) of the labels, drawn at random (seeded), each replaced by
+    one of the other ``num_classes`` - 1 classes uniformly; the rest unchanged. A source's noisy labels are a
+    property of its data: every seed of its model trains on the same ones."""
+    labels = torch.as_tensor(labels)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"flip_labels: fraction must lie in [0, 1], got {fraction}")
+    if num_classes < 2:
+        raise ValueError("flip_labels: needs at least 2 classes")
+    gen = _generator(seed)
+    n_flip = round(fraction * len(labels))
+    chosen = torch.randperm(len(labels), generator=gen)[:n_flip]
+    shift = torch.randint(1, num_classes, (n_flip,), generator=gen)  # never 0: another class
+    out = labels.clone()
+    out[chosen] = (labels[chosen] + shift) % num_classes
+    return out
+
+
 def metric_subset(n_train: int, n_test: int, size: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The images tau1 / tau2 / alpha are measured on (they need no labels): ``size`` of the target's
     ``n_train`` train (+ validation) and ``n_test`` test images, none of which a source saw, drawn

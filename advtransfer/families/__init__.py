@@ -69,6 +69,7 @@ BUILTIN = (
     _builtin("robustness", "robustness"),
     _builtin("interactions", "interactions", requires=("robustness", "scenarios")),
     _builtin("model_selection", "selection", requires=("scenarios",)),
+    _builtin("added_value", "added", requires=("scenarios", "model_selection")),
 )
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from advtransfer import claims as C
 from advtransfer.designs import LOWER_IS_MORE
+from advtransfer.families.scenarios.jobs import source_spec
 from advtransfer.fidelity import aspect, fidelity_frame, view_result
 
 PAPER = "Liang et al. 2021"
@@ -104,13 +105,15 @@ def fidelity(name: str, block: Mapping[str, Any], claims: pd.DataFrame, frame: p
     return fidelity_frame(name, [
         aspect("data", "CIFAR-10 sources (4 classes each, 0-100 % animals) -> STL-10 target (4 vehicle classes)",
                f"{block['source_dataset']} sources ({len(block['sources'])} mixtures of "
-               f"{len(next(iter(block['sources'].values())))} classes) -> {target['dataset']} target "
+               f"{len(source_spec(next(iter(block['sources'].values())))[0])} classes) -> {target['dataset']} target "
                f"({len(target['classes'])} classes), target domain {target['domain']}"),
         aspect("model", "ResNet-18 (CIFAR variant), 300 epochs, 32 x 32",
                f"{model}, {block['train']['epochs']} epochs, {block['image_size']} x {block['image_size']}"),
         aspect("seeds per source", "1", str(len(block["seeds"]))),
-        aspect("reference", "one reference model", f"one reference model (seed {block['reference_seed']}) for every "
-               "source: its own seed noise is not part of the design", differs=True),
+        aspect("reference", "one reference model", "one reference per seed, source seed k against reference seed k: "
+               "its seed noise is part of the design" if block.get("paired_reference") else
+               f"one reference model (seed {block['reference_seed']}) for every source: its own seed noise is not part "
+               "of the design", differs=True),
         aspect("attack", "PGD Linf eps 0.1, 10 steps, 1000 target images",
                f"PGD Linf eps {attack['eps']:g}, {attack['steps']} steps, {attack['n_images']} target images"),
         aspect("tau images", "1000 target test images", f"{images} target images no source saw"),

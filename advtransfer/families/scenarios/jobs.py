@@ -17,6 +17,14 @@ from advtransfer.designs import few_shot_column, transfer_jobs
 OUTPUTS = ("summary.csv", "design.csv", "correlations.csv", "table.md", "table.tex", "figure3.png", "figure3.pdf")
 
 
+def source_spec(entry: Any) -> tuple[list[str], dict[str, Any]]:
+    """A ``sources`` entry as (class names, overrides): a bare class list has none; a mapping's keys besides
+    ``classes`` are what the source changes of the block's settings (advtransfer.designs.SOURCE_OVERRIDES)."""
+    if isinstance(entry, Mapping):
+        return list(entry["classes"]), {k: v for k, v in entry.items() if k != "classes"}
+    return list(entry), {}
+
+
 def knowledge_outcomes(block: Mapping[str, Any]) -> list[str]:
     """The knowledge-transfer columns of a scenario's summary: the k-shot probes by ascending k, the probe on
     all labelled target images, full fine-tuning; all target test accuracies."""
@@ -37,7 +45,8 @@ def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list
         except ValueError as err:
             problems.append((key, str(err)))
             unreadable.add(dataset)
-    checks = [(f"sources.{s}", block["source_dataset"], c) for s, c in block["sources"].items()]
+    specs = {s: source_spec(entry) for s, entry in block["sources"].items()}
+    checks = [(f"sources.{s}", block["source_dataset"], c) for s, (c, _) in specs.items()]
     checks.append(("target.classes", block["target"]["dataset"], block["target"]["classes"]))
     for key, dataset, classes in checks:
         if dataset in unreadable:
@@ -46,10 +55,13 @@ def config_problems(block: Mapping[str, Any], config: Mapping[str, Any]) -> list
             names.class_indices(dataset, classes)
         except ValueError as err:
             problems.append((key, str(err)))
-    unknown = [d for d in block["target"]["domain"].split("+") if d.strip() not in names.DOMAIN_NAMES]
-    if unknown:
-        problems.append(("target.domain", f"unknown domain {unknown}; use one of {list(names.DOMAIN_NAMES)} or "
-                         "several joined by '+'"))  # fmt: skip
+    domains = [("target.domain", block["target"]["domain"])]
+    domains += [(f"sources.{s}.domain", over["domain"]) for s, (_, over) in specs.items() if "domain" in over]
+    for key, domain in domains:
+        unknown = [d for d in domain.split("+") if d.strip() not in names.DOMAIN_NAMES]
+        if unknown:
+            problems.append((key, f"unknown domain {unknown}; use one of {list(names.DOMAIN_NAMES)} or several "
+                             "joined by '+'"))  # fmt: skip
     same = names.image_set(block["source_dataset"]) == names.image_set(block["target"]["dataset"])
     if same and block["split"]["source_pool_fraction"] is None:
         problems.append(("split.source_pool_fraction", f"sources and target both use the images of "
@@ -67,7 +79,7 @@ def outputs(name: str, block: Mapping[str, Any]) -> list[str]:
 
 def network_jobs(name: str, block: Mapping[str, Any], networks: Mapping[str, Any]) -> dict[str, Any]:
     """The shared stages' jobs of one scenario: one source per class mixture of ``source_dataset``."""
-    sources = {src: (block["source_dataset"], classes) for src, classes in block["sources"].items()}
+    sources = {src: (block["source_dataset"], *source_spec(entry)) for src, entry in block["sources"].items()}
     return transfer_jobs(block, sources)
 
 
