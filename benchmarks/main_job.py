@@ -26,30 +26,35 @@ COPIED = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "pr
 CORES = 2
 
 
+def run_default(work: Path) -> tuple[float, float, int, float]:
+    """(wall s, CPU s, jobs, sum of per-job wall s) of one full default run in ``work``, an empty folder the
+    workflow is copied into."""
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, work / name)
+    start, cpu = time.perf_counter(), children_cpu_seconds()
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", str(CORES)], cwd=work, capture_output=True, text=True
+    )
+    seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
+    if proc.returncode != 0:
+        raise RuntimeError(f"snakemake --cores {CORES} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    job_seconds, jobs = 0.0, 0
+    for tsv in (work / "results").glob("**/benchmarks/*.tsv"):
+        with tsv.open() as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                job_seconds += float(row["s"])
+                jobs += 1
+    return seconds, cpu, jobs, job_seconds
+
+
 def run_once() -> tuple[float, float, int, float]:
-    """(wall s, CPU s, jobs, sum of per-job wall s) of one full default run in a scratch copy."""
+    """``run_default`` in a scratch folder (deleted afterwards)."""
     with tempfile.TemporaryDirectory(prefix="advtransfer-main-job-") as tmp:
-        work = Path(tmp)
-        for name in COPIED:
-            src = REPO / name
-            if src.is_dir():
-                shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(src, work / name)
-        start, cpu = time.perf_counter(), children_cpu_seconds()
-        proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", str(CORES)], cwd=work, capture_output=True, text=True
-        )
-        seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
-        if proc.returncode != 0:
-            raise RuntimeError(f"snakemake --cores {CORES} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        job_seconds, jobs = 0.0, 0
-        for tsv in (work / "results").glob("**/benchmarks/*.tsv"):
-            with tsv.open() as fh:
-                for row in csv.DictReader(fh, delimiter="\t"):
-                    job_seconds += float(row["s"])
-                    jobs += 1
-        return seconds, cpu, jobs, job_seconds
+        return run_default(Path(tmp))
 
 
 def measure(settings: Settings) -> CaseResult:

@@ -23,9 +23,9 @@ from benchmarks.common import DEFAULT_OUT, CaseResult, Settings
 
 CASES = (
     "products", "virtual_attack", "transferability", "pgd", "training", "probe", "atm", "smoothing", "robust_training",
-    "interactions", "workflow", "scaling", "main_job",
+    "interactions", "workflow", "scaling", "main_job", "floor",
 )  # fmt: skip
-OPT_IN = ("main_job",)
+OPT_IN = ("main_job", "floor")
 DEFAULT_CASES = tuple(c for c in CASES if c not in OPT_IN)
 
 

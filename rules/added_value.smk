@@ -36,9 +36,7 @@ rule added_value_summary:
         runtime=30,
     params:
         factors=lambda w: added_jobs.source_factors(
-            config["scenarios"][
-                config["model_selection"][ADDED[w.added]["selection"]]["scenario"]
-            ]
+            added_jobs.scenario_of(ADDED[w.added], config)
         ),
         known=lambda w: ADDED[w.added]["known"],
         outcomes=lambda w: added_jobs.outcomes(ADDED[w.added], config),

@@ -46,6 +46,7 @@ def source_factors(scenario: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def scenario_of(block: Mapping[str, Any], config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The crossed design: the scenario block of the block's model-selection block (None where either is missing)."""
     selection = (config.get("model_selection") or {}).get(block["selection"])
     return None if selection is None else (config.get("scenarios") or {}).get(selection["scenario"])
 
