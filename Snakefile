@@ -4,7 +4,7 @@
 from snakemake.utils import min_version
 
 from advtransfer import config as configuration
-from advtransfer import run_summary
+from advtransfer import jobserver, run_summary
 
 min_version("9.0")
 
@@ -66,13 +66,25 @@ rule all:
     localrule: True
 
 
+# A local run's rule scripts run in forks of one process that has imported torch once (advtransfer/jobserver.py;
+# ADVTRANSFER_JOBSERVER=0 turns it off). Cluster jobs and dry runs never use it.
+JOBSERVER = {}
+
+
+onstart:
+    if workflow.local_exec and workflow.is_main_process:
+        JOBSERVER["process"] = jobserver.start()
+
+
 # The end of a run: where the results are (advtransfer/run_summary.py); on a failure Snakemake has printed the
 # failed job's `log:` file, which holds the script's traceback (scripts/_job.py sends stderr there).
 onsuccess:
+    jobserver.stop(JOBSERVER.pop("process", None))
     print(run_summary.run_summary(config["experiments"], OUTPUTS))
 
 
 onerror:
+    jobserver.stop(JOBSERVER.pop("process", None))
     print(
         "advtransfer: the run stopped. The failed job's log file (printed above, after 'log:') holds its "
         "traceback; fix the cause and run the same command again to continue where it stopped."

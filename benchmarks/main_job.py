@@ -2,10 +2,11 @@
 
 Copies the workflow (Snakefile, config.yaml, rules, scripts, schemas, envs, profiles, advtransfer) into a
 temporary directory, so this checkout's results/ is untouched, and runs ``snakemake --cores 2`` there on
-the default config.yaml (synthetic + digits: every job from scratch). Reports the wall time, the CPU time
+the default config.yaml (every family's quick block: every job from scratch). Reports the wall time, the CPU time
 of snakemake and all its jobs (CPU / (2 x wall) = how busy both cores were), the number of jobs and the
-sum of the jobs' own wall times from their Snakemake ``benchmark:`` files. One run (about six minutes on
-2 cores); ``--repeats N`` runs N.
+sum of the jobs' own wall times from their Snakemake ``benchmark:`` files. One run (about ten minutes on
+2 cores); ``--repeats N`` runs N. With the job server (the default) the CPU time still counts every job: the
+server's forks are children of Snakemake's children.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pathlib import Path
 from benchmarks.common import REPO, CaseResult, Settings, children_cpu_seconds, figure
 
 NAME = "main_job"
-GOAL = "the default run (synthetic + digits) finishes in about six minutes on 2 cores, as README states (<= 7.5 min)"
-COPIED = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "advtransfer")
+GOAL = "the default run (a quick tour of every family) finishes in at most 10 minutes on 2 cores (issue 28)"
+COPIED = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "profiles", "report", "advtransfer")
 CORES = 2
 
 
@@ -71,4 +72,4 @@ def measure(settings: Settings) -> CaseResult:
         "job_wall_sum_over_wall": figures["sum_of_job_wall_times"]["median"] / wall["median"],
     }
     notes = ["opt-in case (not in the default run); the default config.yaml in a scratch copy of the workflow"]
-    return CaseResult(NAME, figures, ratios, GOAL, wall["median"] <= 450, params={"cores": CORES}, notes=notes)
+    return CaseResult(NAME, figures, ratios, GOAL, wall["median"] <= 600, params={"cores": CORES}, notes=notes)

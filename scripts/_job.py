@@ -13,9 +13,14 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if sys.path[0] != _ROOT:
     sys.path.insert(0, _ROOT)
 
+from advtransfer.jobserver import delegate, served  # noqa: E402
+
+delegate()  # in a local run: the job server runs this script and this process exits with its status
+
 import __main__  # noqa: E402
 from advtransfer.runtime import configure  # noqa: E402
 
 sm = __main__.snakemake
 log = configure(sm.log[0], sm.threads)
+log.info("started in the job server's fork" if served() else "started in its own process")
 

@@ -21,10 +21,26 @@ def test_floor_report_by_hand():
     assert report["wall_over_floor"] == pytest.approx(3.0)
 
 
+def test_the_benchmarked_run_copies_the_whole_workflow():
+    from benchmarks import main_job
+    from tests.workflow_helpers import COPIED
+
+    assert set(COPIED) - {"tests/configs"} <= set(main_job.COPIED)
+
+
+def test_the_start_up_probes_run():
+    modules = floor.script_imports(REPO / "scripts" / "split.py")
+    for probe in (floor.startup_seconds, floor.served_startup_seconds):
+        seconds = probe(modules, repeats=1)
+        assert 0 < seconds < float("inf")
+
+
 def test_script_imports_follow_the_preamble():
     modules = floor.script_imports(REPO / "scripts" / "attack.py")
     assert "torch" in modules and "advtransfer.attacks" in modules and "advtransfer.runtime" in modules
     assert "_job" not in modules
+    modules = floor.script_imports(REPO / "scripts" / "task_tau.py")  # through the helper _tasks
+    assert "_tasks" not in modules and "advtransfer.tasks" in modules and "advtransfer.runtime" in modules
 
 
 @pytest.mark.workflow

@@ -84,12 +84,12 @@ def test_changing_training_epochs_reruns_training_and_downstream_only_in_that_sc
 
 def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
     counts = planned_after_editing(done, "metrics")
-    # the metrics jobs (4 digits + 6 attribute + 6 robustness evaluations) and the tasks' tau matrix import
-    # advtransfer.metrics; so does the whole synthetic chain (advtransfer.synthetic imports it). Training,
+    # the metrics jobs (4 digits + 6 attribute + 6 robustness + 8 crossed evaluations) and the tasks' tau matrix
+    # import advtransfer.metrics; so does the whole synthetic chain (advtransfer.synthetic imports it). Training,
     # attacks, probes and robustness evaluations do not.
     assert counts == {
-        "metrics": 4 + 6 + 6 + 2,  # and the model-selection zoo's
-        "scenario_summary": 1,
+        "metrics": 4 + 6 + 6 + 2 + 8,  # and the model-selection zoo's
+        "scenario_summary": 2,
         "scenario_figure": 1,
         "robustness_summary": 1,
         "robustness_figure": 1,
@@ -105,9 +105,11 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
         "synthetic_figure": 1,
         "interactions_summary": 1,  # its view reads the scenario summary
         "interactions_figure": 1,
-        "selection_summary": 1,  # it reads the scenario summary and the zoo's metrics
+        "selection_summary": 2,  # each reads its scenario's summary (and tinyselection the zoo's metrics)
         "selection_figure": 1,
-        "claims": 7,  # every experiment's: each reads a table that was rebuilt
+        "added_value_summary": 1,  # it reads tinycrossedsel's scores
+        "added_value_figure": 1,
+        "claims": 8,  # every experiment's: each reads a table that was rebuilt
         "reproduction": 1,
         "all": 1,
     }
@@ -117,7 +119,7 @@ def test_editing_a_library_module_reruns_the_jobs_that_import_it(done):
 def test_editing_a_plotting_module_reruns_only_figures(done):
     assert planned_after_editing(done, "plots") == {
         "synthetic_figure": 1, "scenario_figure": 1, "attributes_figure": 1, "task_figure": 1, "robustness_figure": 1,
-        "interactions_figure": 1, "selection_figure": 1, "all": 1,
+        "interactions_figure": 1, "selection_figure": 1, "added_value_figure": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -129,18 +131,18 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
     assert counts == {
         "dataset": 2,  # digits and the shapes world
         # digits, the attributes' 3 sources and the identity target, the robustness block's shared source split
-        # and its target
-        "split": 2 + 1 + 3 + 1 + 1 + 1,
-        "train": 4 + 1 + 6 + 1 + 6 + 1,
-        "attack": 4 + 6 + 6 + 2,  # + the model-selection zoo's evaluations
-        "metrics": 4 + 6 + 6 + 2,
-        "probe": 4 + 6 + 2,
-        "finetune": 4 + 2,
+        # and its target, the crossed block's 4 sources and its target
+        "split": 2 + 1 + 3 + 1 + 1 + 1 + 5,
+        "train": 4 + 1 + 6 + 1 + 6 + 1 + 8 + 2,  # the crossed block: 8 sources, a reference per seed
+        "attack": 4 + 6 + 6 + 2 + 8,  # + the model-selection zoo's evaluations, the crossed block's
+        "metrics": 4 + 6 + 6 + 2 + 8,
+        "probe": 4 + 6 + 2 + 8,
+        "finetune": 4 + 2 + 8,
         "retrain": 18,
         "robust_eval": 6 + 18,
         "robustness_summary": 1,
         "robustness_figure": 1,
-        "scenario_summary": 1,
+        "scenario_summary": 2,
         "scenario_figure": 1,
         "attributes_summary": 1,
         "attributes_figure": 1,
@@ -153,10 +155,12 @@ def test_editing_a_module_inside_a_subpackage_reruns_the_jobs_that_import_it(don
         "interactions": 6 + 6 + 4,  # every model the interactions block analyses, and its images
         "interactions_summary": 1,
         "interactions_figure": 1,
-        "selection_scores": 4 + 2,  # every candidate's estimators read the target images
-        "selection_summary": 1,
+        "selection_scores": 4 + 2 + 8,  # every candidate's estimators read the target images
+        "selection_summary": 2,
         "selection_figure": 1,
-        "claims": 6,  # every experiment's but the synthetic one
+        "added_value_summary": 1,
+        "added_value_figure": 1,
+        "claims": 7,  # every experiment's but the synthetic one
         "reproduction": 1,
         "all": 1,
     }

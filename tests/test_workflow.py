@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from tests.workflow_helpers import REPO, copy_workflow, snakemake
+from tests.workflow_helpers import REPO, TINY, copy_workflow, snakemake
 
 # the first words of the interactions family's captions (no wildcard in them)
 INTERACTION_CAPTIONS = ("Multi-order interactions (Ren et al., NeurIPS 2021) of the robustness family's models",
@@ -36,6 +36,9 @@ def test_dry_run_default_config_builds_expected_dag():
 
     out = snakemake(REPO, "-n", "--forceall", "--quiet", "rules").stdout
     network = {rule: SCENARIO_JOBS.get(rule, 0) + n for rule, n in attribute_jobs(8, 2).items()}
+    # digits_crossed (the added-value quick block): 3 overlap levels x 4 sources x 2 seeds, each source its own
+    # split (domain, label noise and training-set size change it) and each seed its own reference
+    crossed = 12 * 2
     assert job_counts(out) == {
         "synthetic_data": 1,
         "synthetic_target": 1,
@@ -52,10 +55,12 @@ def test_dry_run_default_config_builds_expected_dag():
         "task_trees": 1,
         "task_figure": 1,
         # digits_robustness: 5 schemes x 2 seeds, a reference, one source split and the target's
-        "split": network["split"] + 2,
-        "train": network["train"] + 10 + 1,
-        "attack": network["attack"] + 10,
-        "metrics": network["metrics"] + 10,
+        "split": network["split"] + 2 + 12 + 1,
+        "train": network["train"] + 10 + 1 + crossed + 2,
+        "attack": network["attack"] + 10 + crossed,
+        "metrics": network["metrics"] + 10 + crossed,
+        "probe": network["probe"] + crossed,
+        "finetune": network["finetune"] + crossed,
         "retrain": 10 * 3,
         "robust_eval": 10 + 10 * 3,
         "robustness_summary": 1,
@@ -64,11 +69,14 @@ def test_dry_run_default_config_builds_expected_dag():
         "interactions": 4 + 4 + 15,
         "interactions_summary": 1,
         "interactions_figure": 1,
-        # digits_selection: the digits scenario's 15 sources
-        "selection_scores": 15,
-        "selection_summary": 1,
+        # digits_selection: the digits scenario's 15 sources; digits_crossed_selection: the crossed block's 24
+        "scenario_summary": 2,
+        "selection_scores": 15 + crossed,
+        "selection_summary": 2,
         "selection_figure": 1,
-        "claims": 7,  # one per experiment (in place of `network`'s one, the attributes')
+        "added_value_summary": 1,  # digits_added_value
+        "added_value_figure": 1,
+        "claims": 8,  # one per experiment (in place of `network`'s one, the attributes')
         "reproduction": 1,
         "all": 1,
     }
@@ -107,6 +115,36 @@ def test_invalid_config_stops_before_any_job_naming_the_key(tmp_path, bad_config
     assert "Job stats" not in message
 
 
+def _results_without_timing(path):
+    """A job's result with its timing fields (names ending in 'seconds') left out: JSON as a dict, safetensors as
+    their metadata and tensors."""
+    import json
+
+    if path.suffix == ".json":
+        return {k: v for k, v in json.loads(path.read_text()).items() if not k.endswith("seconds")}
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return f.metadata(), {k: f.get_tensor(k).tolist() for k in f.keys() if not k.endswith("seconds")}  # noqa: SIM118
+
+
+def test_the_job_server_changes_no_result(tiny_run, tmp_path):
+    """The tiny run's jobs ran in forks of the job server (advtransfer/jobserver.py, on for every local run); the
+    same jobs, each in its own process (ADVTRANSFER_JOBSERVER=0), write the same results, timing aside."""
+    work = copy_workflow(tmp_path)
+    names = ["models/reference.json", "models/source_outside0_seed0.json", "models/source_outside0_seed0.safetensors",
+             "attacks/outside0_seed0.safetensors", "metrics/outside0_seed0.json", "probes/outside0_seed0.json",
+             "finetunes/outside0_seed0.json"]  # fmt: skip
+    targets = [f"results/tinydigits/{name}" for name in names]
+    snakemake(work, "--cores", "2", *targets, *TINY, env={"ADVTRANSFER_JOBSERVER": "0"})
+    logs = [work / "results/tinydigits/logs/metrics_outside0_seed0.log",
+            tiny_run / "results/tinydigits/logs/metrics_outside0_seed0.log"]  # fmt: skip
+    assert "started in its own process" in logs[0].read_text()
+    assert "started in the job server's fork" in logs[1].read_text()
+    for target in targets:
+        assert _results_without_timing(work / target) == _results_without_timing(tiny_run / target), target
+
+
 def test_tiny_run_produces_every_output(tiny_run):
     out = tiny_run / "results" / "synthetic"
     for name in ("sweep.csv", "summary.csv", "figure2.png", "figure2.pdf", "target.json", "data.json"):
@@ -138,15 +176,21 @@ def test_tiny_run_writes_the_reproduction_report_with_every_claim(tiny_run):
     assert set(claims["verdict"]) <= set(C.VERDICTS)
     expected = {"synthetic": "synthetic", "tinydigits": "scenarios", "tinyattributes": "attributes",
                 "tinytasks": "tasks", "tinyrobustness": "robustness", "tinyinteractions": "interactions",
-                "tinyselection": "model_selection"}  # fmt: skip
+                "tinyselection": "model_selection", "tinyadded": "added_value"}  # fmt: skip
     for experiment, family in expected.items():
         mine = primary[primary["experiment"] == experiment]
         assert list(mine["claim_id"]) == list(config["claims"][family]), experiment  # every declared claim, once
         # every secondary view declared for it, once (a view whose models the design lacks is left out)
         assert len(claims[claims["experiment"] == experiment]) >= len(mine)
-    # the tiny designs (2 sources, 2 seeds, 3 tasks) cannot reach the level: every primary verdict says so
-    assert set(primary["verdict"]) == {"underpowered"}
-    assert primary["note"].str.contains("underpowered: the smallest p this design allows").all()
+    # the tiny designs (2 sources, 2 seeds, 3 tasks) cannot reach the level: every primary verdict says so, but
+    # one that cannot be measured at all: the H-score of the tiny crossed sources is 1 for every source (128
+    # features, 40 target images: in-sample the classes separate perfectly), so its within-level Spearman is
+    # undefined
+    untestable = (primary["experiment"] == "tinyadded") & (primary["claim_id"] == "estimator_adds_more")
+    assert set(primary.loc[untestable, "verdict"]) == {"inconclusive"}
+    assert set(claims.loc[claims["claim_id"] == "estimator_adds_more", "test"]) >= {"no finite value over the seeds"}
+    assert set(primary.loc[~untestable, "verdict"]) == {"underpowered"}
+    assert primary.loc[~untestable, "note"].str.contains("underpowered: the smallest p this design allows").all()
     checks = pd.concat([pd.read_csv(p) for p in (tiny_run / "results").glob("*/checks.csv")], ignore_index=True)
     assert set(checks["check_id"]) == {"prop1", "thm1", "thm2", "thm2_lipschitz", "thm3"}
     assert set(checks["result"]) == {"pass"}  # the identity, the bounds and the ranges hold on any run
