@@ -236,14 +236,14 @@ def agreement(
 # ------------------------------------------------------------------------------------------- costs
 
 
-def score_costs(candidates: pd.DataFrame, reference: Mapping[str, float]) -> pd.DataFrame:
+def score_costs(candidates: pd.DataFrame, references: Sequence[Mapping[str, float]]) -> pd.DataFrame:
     """Wall and CPU seconds each score costs to rank all the candidates, from the per-candidate timings in
     ``candidates``: an estimator, the forward pass that gives F and theta (``features_*``) plus its own
     computation (``{score}_*``); tau1 / tau2 / tau1 tau2 / alpha, the PGD attack on the source (``attack_*``)
     plus the metrics job (``metrics_*``, which computes all eight together, so each costs the whole job) plus,
-    once, training the target's reference model (``reference``: {wall_seconds, cpu_seconds}), which no
-    estimator needs; the cross adversarial loss, the attack and the reference; the baselines, nothing (known at
-    training time). One row per score: score, family, wall_seconds, cpu_seconds, n (candidates timed)."""
+    once each, training the target's reference models (``references``: {wall_seconds, cpu_seconds} each; one per
+    seed with paired references), which no estimator needs; the cross adversarial loss, the attack and the
+    references; the baselines, nothing (known at training time). One row per score: score, family, wall_seconds, cpu_seconds, n (candidates timed)."""
     rows = []
     for score in SCORES:
         family = score_family(score)
@@ -259,7 +259,7 @@ def score_costs(candidates: pd.DataFrame, reference: Mapping[str, float]) -> pd.
         for unit in ("wall", "cpu"):
             total = sum(candidates[f"{part}_{unit}_seconds"].sum(min_count=1) for part in parts) if parts else 0.0
             if family == "adversarial":
-                total += reference[f"{unit}_seconds"]
+                total += sum(reference[f"{unit}_seconds"] for reference in references)
             row[f"{unit}_seconds"] = float(total)
         rows.append(row)
     return pd.DataFrame(rows, columns=["score", "family", "wall_seconds", "cpu_seconds", "n"])

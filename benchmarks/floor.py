@@ -43,10 +43,12 @@ def job_records(workdir: Path) -> list[dict]:
         meta = json.loads(path.read_text())
         if meta.get("starttime") is None or meta.get("endtime") is None:
             continue
-        key = (meta["rule"], meta["job_hash"], meta["starttime"])
+        # the outputs of one job share its hash and end time; their start times differ by microseconds
+        key = (meta["rule"], meta["job_hash"], meta["endtime"])
         code = (meta.get("code") or "").strip().strip('"')
+        start = min(meta["starttime"], jobs[key]["start"]) if key in jobs else meta["starttime"]
         jobs[key] = {"rule": meta["rule"], "script": code if code.endswith(".py") else None,
-                     "start": meta["starttime"], "end": meta["endtime"], "output": base64.b64decode(path.name).decode()}
+                     "start": start, "end": meta["endtime"], "output": base64.b64decode(path.name).decode()}
     return [{**j, "wall": j["end"] - j["start"]} for j in jobs.values()]
 
 

@@ -37,8 +37,7 @@ frame = frame.reset_index().astype({"source_val_accuracy": float})
 missing = sorted(set(p.candidates) - set(frame["candidate"]))
 if missing:
     raise ValueError(f"{sm.input.scenario or 'the zoo'}: no row for candidates {missing}")
-reference = load_json(sm.input.reference)
-costs = selection.score_costs(frame, reference)
+costs = selection.score_costs(frame, [load_json(path) for path in sm.input.reference])
 boot = {k: p.reproduction[k] for k in ("n_boot", "level", "seed")}
 agreement = pd.concat(
     [selection.agreement(frame, list(selection.SCORES), o, **boot) for o in p.outcomes], ignore_index=True

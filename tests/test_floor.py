@@ -35,6 +35,22 @@ def test_the_start_up_probes_run():
         assert 0 < seconds < float("inf")
 
 
+def test_a_job_with_two_outputs_is_one_record(tmp_path):
+    import base64
+    import json
+
+    folder = tmp_path / ".snakemake" / "metadata"
+    folder.mkdir(parents=True)
+    records = {"m.json": (0.0002, 5.0, 1), "m.safetensors": (0.0001, 5.0, 1), "other.json": (5.0, 6.0, 2)}
+    for output, (start, end, job_hash) in records.items():
+        name = base64.b64encode(output.encode()).decode()
+        (folder / name).write_text(json.dumps({"rule": "train", "job_hash": job_hash, "starttime": start,
+                                               "endtime": end, "code": '"../scripts/train.py"'}))  # fmt: skip
+    jobs = sorted(floor.job_records(tmp_path), key=lambda j: j["start"])
+    assert [(j["start"], j["end"]) for j in jobs] == [(0.0001, 5.0), (5.0, 6.0)]
+    assert jobs[0]["wall"] == pytest.approx(4.9999) and jobs[0]["script"] == "../scripts/train.py"
+
+
 def test_script_imports_follow_the_preamble():
     modules = floor.script_imports(REPO / "scripts" / "attack.py")
     assert "torch" in modules and "advtransfer.attacks" in modules and "advtransfer.runtime" in modules

@@ -131,7 +131,7 @@ def test_score_costs_by_hand():
         "attack_wall_seconds": [3.0, 4.0], "attack_cpu_seconds": [3.0, 4.0],
         "metrics_wall_seconds": [10.0, 20.0], "metrics_cpu_seconds": [9.0, 19.0],
     })  # fmt: skip
-    costs = selection.score_costs(frame, {"wall_seconds": 100.0, "cpu_seconds": 90.0}).set_index("score")
+    costs = selection.score_costs(frame, [{"wall_seconds": 100.0, "cpu_seconds": 90.0}]).set_index("score")
     assert set(costs.index) == set(selection.SCORES)
     assert (
         costs.loc["logme", "wall_seconds"] == pytest.approx(3.3)
@@ -141,6 +141,11 @@ def test_score_costs_by_hand():
     assert costs.loc["alpha_logits", "cpu_seconds"] == pytest.approx(3 + 4 + 9 + 19 + 90)
     assert costs.loc["cross_adv_loss", "wall_seconds"] == pytest.approx(3 + 4 + 100)
     assert costs.loc["parameter_count", "cpu_seconds"] == 0.0 and (costs["n"] == 2).all()
+    # paired references (one per seed): tau trains each of them once
+    paired = selection.score_costs(frame, [{"wall_seconds": 100.0, "cpu_seconds": 90.0},
+                                           {"wall_seconds": 50.0, "cpu_seconds": 40.0}]).set_index("score")  # fmt: skip
+    assert paired.loc["tau1_tau2", "wall_seconds"] == pytest.approx(3 + 4 + 10 + 20 + 100 + 50)
+    assert paired.loc["logme", "wall_seconds"] == pytest.approx(3.3)
 
 
 def test_estimator_scores_time_every_estimator():

@@ -131,7 +131,7 @@ def scores_inputs(block: Mapping[str, Any], networks: Mapping[str, Any], experim
 
 def summary_inputs(block: Mapping[str, Any], networks: Mapping[str, Any], experiment: str) -> dict[str, list | str]:
     """The candidates' scores, the scenario's summary (its sources' tau and outcomes), the zoo's metrics, probes
-    and fine-tuning, and the reference's sidecar (its training time is part of tau's cost)."""
+    and fine-tuning, and the references' sidecars (their training time is part of tau's cost)."""
     x = experiment
     zoo = [zoo_candidate(e["name"]) for e in block["zoo"]]
     return {
@@ -140,5 +140,15 @@ def summary_inputs(block: Mapping[str, Any], networks: Mapping[str, Any], experi
         "zoo_metrics": [f"results/{x}/metrics/{c}.json" for c in zoo],
         "zoo_probes": [f"results/{x}/probes/{c}.json" for c in zoo],
         "zoo_finetunes": [f"results/{x}/finetunes/{c}.json" for c in zoo] if block["zoo_finetune"] else [],
-        "reference": f"results/{block['scenario']}/models/{target(block, networks, 'reference')}.json",
+        "reference": references(block, networks),
     }
+
+
+def references(block: Mapping[str, Any], networks: Mapping[str, Any]) -> list[str]:
+    """The sidecars of every reference model the ranked candidates were measured against (one per seed with the
+    scenario's ``paired_reference``; the zoo's evaluations use the first): tau's cost trains each once."""
+    s = block["scenario"]
+    names = [target(block, networks, "reference")]
+    if block["scenario_sources"]:
+        names += [e["reference"] for e in networks[s]["evaluations"].values()]
+    return [f"results/{s}/models/{name}.json" for name in sorted(set(names))]
