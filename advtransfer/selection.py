@@ -243,7 +243,8 @@ def score_costs(candidates: pd.DataFrame, references: Sequence[Mapping[str, floa
     plus the metrics job (``metrics_*``, which computes all eight together, so each costs the whole job) plus,
     once each, training the target's reference models (``references``: {wall_seconds, cpu_seconds} each; one per
     seed with paired references), which no estimator needs; the cross adversarial loss, the attack and the
-    references; the baselines, nothing (known at training time). One row per score: score, family, wall_seconds, cpu_seconds, n (candidates timed)."""
+    references; the baselines, nothing (known at training time). One row per score: score, family,
+    wall_seconds, cpu_seconds, n (candidates timed)."""
     rows = []
     for score in SCORES:
         family = score_family(score)
