@@ -23,6 +23,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -35,8 +36,15 @@ CHILD_ENV = "ADVTRANSFER_JOBSERVER_CHILD"
 PRELOAD = (
     "numpy", "scipy.optimize", "scipy.stats", "pandas", "torch", "torch.func", "torchvision", "safetensors.torch",
     "sklearn.linear_model", "matplotlib.pyplot", "yaml", "jsonschema",
+    "snakemake.script", "snakemake.logging", "snakemake.iocontainers",  # what Snakemake's script preamble imports
 )  # fmt: skip
 """Third-party modules the rule scripts import; never the library (its code is read from disk by every job)."""
+
+
+def interpreter() -> list[str]:
+    """Which Python this is (its environment's prefix and executable): a job runs in the server only when it was
+    started by the same one (a rule with a conda environment or a container keeps its own)."""
+    return [sys.prefix, os.path.realpath(sys.executable)]
 _MAX_REQUEST = 1 << 20
 
 
@@ -64,12 +72,13 @@ def delegate() -> None:
     client = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         client.connect(path)
-        request = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path}
+        request = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
+                   "interpreter": interpreter()}  # fmt: skip
         socket.send_fds(client, [json.dumps(request).encode()], [0, 1, 2])
         started = client.recv(64)
     except OSError:
         started = b""
-    if started != b"started":  # no server, or it could not fork: run here
+    if started != b"started":  # no server, another Python, or it could not fork: run here
         client.close()
         return
     try:
@@ -144,6 +153,12 @@ def _handle(listener: socket.socket, conn: socket.socket) -> None:
         conn.close()
         return
     request = json.loads(message)
+    if request.get("interpreter") != interpreter():  # another environment: the job runs in its own
+        for fd in fds:
+            os.close(fd)
+        conn.send(b"refused")
+        conn.close()
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -208,6 +223,9 @@ def start(environ: dict[str, str] | None = None):
         env={k: v for k, v in environ.items() if k != SOCKET_ENV},
     )
     process.folder = folder
+    deadline = time.monotonic() + 30  # bound before the first job asks (it binds before importing anything)
+    while not Path(path).exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     environ[SOCKET_ENV] = path
     return process
 

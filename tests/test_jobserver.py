@@ -114,6 +114,17 @@ def test_without_a_server_the_script_runs_in_its_own_process(tmp_path):
     assert proc.returncode == 0 and report(tmp_path)["child"] is None
 
 
+@pytest.mark.skipif(not Path("/usr/bin/python3").is_file(), reason="needs a second Python")
+def test_a_script_of_another_python_runs_in_its_own(server, tmp_path):
+    # e.g. a rule with a conda environment: the server's libraries are not its libraries
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT.format(repo=str(REPO)).replace('"torch" in sys.modules', "None"))
+    proc = subprocess.run(["/usr/bin/python3", "-S", str(script), "other", "0"], cwd=tmp_path, env=server,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert report(tmp_path)["child"] is None
+
+
 def test_the_switch_turns_the_server_off():
     environ = {jobserver.SWITCH_ENV: "0"}
     assert jobserver.start(environ) is None and jobserver.SOCKET_ENV not in environ
