@@ -60,7 +60,7 @@ def test_dry_run_default_config_builds_expected_dag():
         "attack": network["attack"] + 10 + crossed,
         "metrics": network["metrics"] + 10 + crossed,
         "probe": network["probe"] + crossed,
-        "finetune": network["finetune"] + crossed,
+        "finetune": SCENARIO_JOBS["finetune"] + crossed,
         "retrain": 10 * 3,
         "robust_eval": 10 + 10 * 3,
         "robustness_summary": 1,
