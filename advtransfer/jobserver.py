@@ -107,6 +107,12 @@ def _run_script(request: dict, fds: list[int]) -> int:
     sys.path[:] = request["path"]
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    threads = request["env"].get("OMP_NUM_THREADS")  # Snakemake sets it (and the BLAS ones) to the rule's threads
+    if threads:  # the BLAS and OpenMP pools the server loaded, sized for this job as a fresh process sizes them
+        with contextlib.suppress(Exception):
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(int(threads))
     with contextlib.suppress(Exception):  # Linux: the job ends with the server (prctl PR_SET_PDEATHSIG)
         import ctypes
 

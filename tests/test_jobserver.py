@@ -23,7 +23,12 @@ from advtransfer.jobserver import delegate
 delegate()
 import json, os, time
 from pathlib import Path
-Path("report.json").write_text(json.dumps({{
+try:
+    import numpy, threadpoolctl
+    pools = sorted({{pool["num_threads"] for pool in threadpoolctl.threadpool_info()}})
+except ImportError:
+    pools = None
+Path("report.json").write_text(json.dumps({{"pools": pools,
     "child": os.environ.get("ADVTRANSFER_JOBSERVER_CHILD"), "argv": sys.argv[1:], "pid": os.getpid(),
     "marker": os.environ.get("MARKER"), "path": list(dict.fromkeys(sys.path)), "torch": "torch" in sys.modules,
 }}))
@@ -50,7 +55,7 @@ def server():
 def run(tmp_path, environ, *args, **kw):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT.format(repo=str(REPO)))
-    env = {**environ, "MARKER": str(tmp_path)}
+    env = {**environ, "MARKER": str(tmp_path), "OMP_NUM_THREADS": "1"}  # as Snakemake sets it for a 1-thread rule
     return subprocess.run([sys.executable, str(script), *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120, **kw)  # fmt: skip
 
@@ -74,6 +79,9 @@ def test_a_delegated_script_runs_in_the_server_with_the_clients_streams_and_stat
     assert run(tmp_path, alone, "alone", "0").returncode == 0
     assert report(tmp_path)["path"] == got["path"] and str(tmp_path) in got["path"]
     assert got["torch"]  # torch was already imported: the start-up the server saves
+    # the BLAS / OpenMP pools the server loaded run the rule's threads, as in a fresh process (results and
+    # rounding as there; no oversubscription)
+    assert got["pools"] == [1]
 
 
 def test_a_failing_script_prints_its_traceback_and_fails(server, tmp_path):
