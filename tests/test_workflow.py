@@ -135,7 +135,8 @@ def test_the_job_server_changes_no_result(tiny_run, tmp_path):
     names = ["models/reference.json", "models/source_outside0_seed0.json", "models/source_outside0_seed0.safetensors",
              "attacks/outside0_seed0.safetensors", "metrics/outside0_seed0.json", "probes/outside0_seed0.json",
              "finetunes/outside0_seed0.json"]  # fmt: skip
-    targets = [f"results/tinydigits/{name}" for name in names]
+    # and a model-selection candidate's estimators (numpy / scipy BLAS: the server sizes its pools per job)
+    targets = [f"results/tinydigits/{name}" for name in names] + ["results/tinyselection/scores/outside0_seed0.json"]
     snakemake(work, "--cores", "2", *targets, *TINY, env={"ADVTRANSFER_JOBSERVER": "0"})
     logs = [work / "results/tinydigits/logs/metrics_outside0_seed0.log",
             tiny_run / "results/tinydigits/logs/metrics_outside0_seed0.log"]  # fmt: skip
