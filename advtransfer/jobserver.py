@@ -209,6 +209,11 @@ def serve(path: str, parent: int) -> None:
         except OSError:
             conn.close()
     listener.close()
+    folder = Path(path).parent  # Snakemake was killed before its onerror: leave no socket folder behind
+    if folder.name.startswith("advtransfer-jobs-"):
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def start(environ: dict[str, str] | None = None):
