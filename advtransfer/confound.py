@@ -12,19 +12,12 @@ import sys
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from advtransfer.added_value import partial_spearman
 from advtransfer.selection import agreement_values
+from advtransfer.stats import _spearman  # Spearman rho, NaN when a side is constant
 
 SCORES = ("tau1_tau2", "cross_adv_loss")
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """scipy's Spearman rho; NaN when either side is constant."""
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
 
 
 def overlap(frame: pd.DataFrame) -> pd.Series:

@@ -39,13 +39,13 @@ PRELOAD = (
     "snakemake.script", "snakemake.logging", "snakemake.iocontainers",  # what Snakemake's script preamble imports
 )  # fmt: skip
 """Third-party modules the rule scripts import; never the library (its code is read from disk by every job)."""
+_MAX_REQUEST = 1 << 20
 
 
 def interpreter() -> list[str]:
     """Which Python this is (its environment's prefix and executable): a job runs in the server only when it was
     started by the same one (a rule with a conda environment or a container keeps its own)."""
     return [sys.prefix, os.path.realpath(sys.executable)]
-_MAX_REQUEST = 1 << 20
 
 
 def enabled(environ: dict[str, str] | None = None) -> bool:
@@ -153,13 +153,9 @@ def _watch(conn: socket.socket, pid: int) -> None:
 
 def _handle(listener: socket.socket, conn: socket.socket) -> None:
     message, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 3)
-    if len(fds) != 3 or not message:
-        for fd in fds:
-            os.close(fd)
-        conn.close()
-        return
-    request = json.loads(message)
-    if request.get("interpreter") != interpreter():  # another environment: the job runs in its own
+    request = json.loads(message) if len(fds) == 3 and message else None
+    # a malformed request, or another environment: the client runs the job in its own process
+    if request is None or request.get("interpreter") != interpreter():
         for fd in fds:
             os.close(fd)
         conn.send(b"refused")
@@ -185,32 +181,34 @@ def _handle(listener: socket.socket, conn: socket.socket) -> None:
     threading.Thread(target=_watch, args=(conn, pid), daemon=True).start()
 
 
-def serve(path: str, parent: int) -> None:
-    """Listen on ``path`` (bound first, so early clients wait instead of missing it), import PRELOAD, then fork
-    one process per request until the parent process (Snakemake) is gone."""
+def serve(folder: str, parent: int) -> None:
+    """Listen on ``folder``/socket (bound first, so early clients wait instead of missing it), import PRELOAD,
+    then fork one process per request until the parent process (Snakemake) is gone or stops us (SIGTERM);
+    ``folder`` is removed at the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches Snakemake and the jobs; Snakemake stops us
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # to the finally below (the forks reset it)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(path)
-    listener.listen(64)
-    import importlib
+    try:
+        listener.bind(str(Path(folder) / "socket"))
+        listener.listen(64)
+        import importlib
 
-    for name in PRELOAD:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-    listener.settimeout(1.0)
-    while os.getppid() == parent:
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            continue
-        conn.settimeout(None)
-        try:
-            _handle(listener, conn)
-        except OSError:
-            conn.close()
-    listener.close()
-    folder = Path(path).parent  # Snakemake was killed before its onerror: leave no socket folder behind
-    if folder.name.startswith("advtransfer-jobs-"):
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+        listener.settimeout(1.0)
+        while os.getppid() == parent:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            try:
+                _handle(listener, conn)
+            except OSError:
+                conn.close()
+    finally:
+        listener.close()
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
@@ -219,8 +217,8 @@ def serve(path: str, parent: int) -> None:
 def start(environ: dict[str, str] | None = None):
     """Start the server for this (Snakemake's) process and point its jobs at it (SOCKET_ENV in ``environ``,
     default os.environ); return the server process, or None when switched off. Its socket lives in a private
-    temporary folder removed by `stop`."""
-    import subprocess
+    temporary folder the server removes as it exits."""
+    import subprocess  # here, not at the top: the client (every job) imports this module
 
     environ = os.environ if environ is None else environ
     if not enabled(environ):
@@ -228,7 +226,7 @@ def start(environ: dict[str, str] | None = None):
     folder = tempfile.mkdtemp(prefix="advtransfer-jobs-")
     path = str(Path(folder) / "socket")
     process = subprocess.Popen(
-        [sys.executable, "-c", f"from advtransfer.jobserver import serve; serve({path!r}, {os.getpid()})"],
+        [sys.executable, "-c", f"from advtransfer.jobserver import serve; serve({folder!r}, {os.getpid()})"],
         cwd=str(Path(__file__).resolve().parents[1]),
         stdin=subprocess.DEVNULL,
         env={k: v for k, v in environ.items() if k != SOCKET_ENV},
@@ -242,14 +240,20 @@ def start(environ: dict[str, str] | None = None):
 
 
 def stop(process, environ: dict[str, str] | None = None) -> None:
-    """Stop the server `start` returned (None: nothing to do) and remove its socket."""
+    """Stop the server `start` returned (None: nothing to do); it removes its socket's folder as it exits (one
+    that does not within 10 s is killed, and its folder removed here)."""
     environ = os.environ if environ is None else environ
     environ.pop(SOCKET_ENV, None)
     if process is None:
         return
-    process.terminate()
-    with contextlib.suppress(Exception):
-        process.wait(timeout=10)
-    import shutil
+    import subprocess
 
-    shutil.rmtree(process.folder, ignore_errors=True)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        import shutil
+
+        shutil.rmtree(process.folder, ignore_errors=True)
